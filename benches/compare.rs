@@ -1,1 +1,704 @@
-fn main(){}
+//! Scheduler comparison: creche vs tokio (multi-thread) vs smol (`async-executor`).
+//!
+//! The workloads and their parameters are those of tokio's
+//! `benches/rt_multi_threaded.rs` (spawn_many_local, spawn_many_remote_idle,
+//! spawn_many_remote_busy1/2, yield_many, ping_pong, chained_spawn). One deliberate
+//! deviation: instead of tokio's fixed `NUM_WORKERS = 4`, every runtime gets one worker
+//! thread per core (`std::thread::available_parallelism()`), so the figures scale with
+//! the machine; the busy workloads scale their background task count with it.
+//!
+//! Every workload is one criterion group with the functions `creche`, `tokio` and
+//! `smol`. Only the executor differs: all three use `std::sync::mpsc` for the "done"
+//! signal and `tokio::sync::oneshot` (runtime-agnostic) in ping_pong. For smol, a
+//! leaked `async_executor::Executor<'static>` is driven by one thread per core, and
+//! `block_on` is `futures_lite::future::block_on` on the bench thread, which (as with
+//! tokio's and creche's `block_on`) is not one of the workers.
+//!
+//! Run with `cargo bench --bench compare`. After criterion finishes, the medians are
+//! printed as a markdown table and spliced into `BENCHMARKS.md` between the
+//! `<!-- compare:begin -->` / `<!-- compare:end -->` markers (see `report/mod.rs`).
+
+mod report;
+
+use std::future::Future;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion};
+use tokio::sync::oneshot;
+
+/// Tasks spawned per iteration by the spawn_many_* workloads (tokio: `NUM_SPAWN`).
+const NUM_SPAWN: usize = 10_000;
+/// CPU time burnt per step by the background tasks of the busy workloads
+/// (tokio: `STALL_DUR`).
+const STALL_DUR: Duration = Duration::from_micros(10);
+
+/// Criterion defaults for every group (command-line flags still override them).
+/// Sized so the 21 functions finish well within ten minutes on two cores.
+const SAMPLE_SIZE: usize = 20;
+const WARM_UP: Duration = Duration::from_secs(1);
+const MEASUREMENT: Duration = Duration::from_secs(3);
+
+type Group<'a> = BenchmarkGroup<'a, WallTime>;
+
+// ---------------------------------------------------------------------------
+// The three runtimes behind one small interface.
+// ---------------------------------------------------------------------------
+
+/// Spawning from inside the runtime (inside a task or inside `block_on`).
+///
+/// creche and tokio use their context-based free functions (`creche::spawn`,
+/// `tokio::spawn`), like tokio's bench; smol uses the executor captured in the task.
+trait Spawner: Clone + Send + Sync + 'static {
+    /// Spawns a detached task.
+    fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static;
+
+    /// The runtime's cooperative yield.
+    fn yield_now(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// A runtime under test, owned by the bench thread.
+trait Flavor: Sized {
+    /// Criterion function name inside each group.
+    const NAME: &'static str;
+    /// In-runtime spawner handed to tasks.
+    type Spawner: Spawner;
+
+    /// Builds the runtime with `workers` worker threads.
+    fn build(workers: usize) -> Self;
+
+    /// Returns the spawner that tasks capture.
+    fn spawner(&self) -> Self::Spawner;
+
+    /// Runs `fut` to completion on the calling (bench) thread.
+    fn block_on<F: Future>(&self, fut: F) -> F::Output;
+
+    /// `rt.spawn(fut)` from outside the runtime; the handle is dropped (detached).
+    fn spawn_detached<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static;
+
+    /// `rt.spawn(fut)` from outside the runtime; the result resolves when the task
+    /// finished (a join error panics).
+    fn spawn_joined<F>(&self, fut: F) -> impl Future<Output = ()>
+    where
+        F: Future<Output = ()> + Send + 'static;
+
+    /// `rt.handle().spawn(fut)` from outside the runtime, awaited like
+    /// [`Flavor::spawn_joined`].
+    fn handle_spawn_joined<F>(&self, fut: F) -> impl Future<Output = ()>
+    where
+        F: Future<Output = ()> + Send + 'static;
+}
+
+/// creche's work-stealing runtime.
+struct Creche {
+    rt: creche::Runtime,
+}
+
+#[derive(Clone, Copy)]
+struct CrecheSpawner;
+
+impl Spawner for CrecheSpawner {
+    fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        // Dropping the JoinHandle detaches the task.
+        let _detached = creche::spawn(fut);
+    }
+
+    fn yield_now(&self) -> impl Future<Output = ()> + Send {
+        creche::yield_now()
+    }
+}
+
+impl Flavor for Creche {
+    const NAME: &'static str = "creche";
+    type Spawner = CrecheSpawner;
+
+    fn build(workers: usize) -> Self {
+        let rt = creche::Runtime::builder()
+            .worker_threads(workers)
+            .build()
+            .expect("failed to build the creche runtime");
+        Self { rt }
+    }
+
+    fn spawner(&self) -> CrecheSpawner {
+        CrecheSpawner
+    }
+
+    fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.rt.block_on(fut)
+    }
+
+    fn spawn_detached<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let _detached = self.rt.spawn(fut);
+    }
+
+    fn spawn_joined<F>(&self, fut: F) -> impl Future<Output = ()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handle = self.rt.spawn(fut);
+        async move { assert!(handle.await.is_ok(), "creche task failed") }
+    }
+
+    fn handle_spawn_joined<F>(&self, fut: F) -> impl Future<Output = ()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handle = self.rt.handle().spawn(fut);
+        async move { assert!(handle.await.is_ok(), "creche task failed") }
+    }
+}
+
+/// tokio's multi-thread runtime.
+struct Tokio {
+    rt: tokio::runtime::Runtime,
+}
+
+#[derive(Clone, Copy)]
+struct TokioSpawner;
+
+impl Spawner for TokioSpawner {
+    fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let _detached = tokio::spawn(fut);
+    }
+
+    fn yield_now(&self) -> impl Future<Output = ()> + Send {
+        tokio::task::yield_now()
+    }
+}
+
+impl Flavor for Tokio {
+    const NAME: &'static str = "tokio";
+    type Spawner = TokioSpawner;
+
+    fn build(workers: usize) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .expect("failed to build the tokio runtime");
+        Self { rt }
+    }
+
+    fn spawner(&self) -> TokioSpawner {
+        TokioSpawner
+    }
+
+    fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        self.rt.block_on(fut)
+    }
+
+    fn spawn_detached<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let _detached = self.rt.spawn(fut);
+    }
+
+    fn spawn_joined<F>(&self, fut: F) -> impl Future<Output = ()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handle = self.rt.spawn(fut);
+        async move { assert!(handle.await.is_ok(), "tokio task failed") }
+    }
+
+    fn handle_spawn_joined<F>(&self, fut: F) -> impl Future<Output = ()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handle = self.rt.handle().spawn(fut);
+        async move { assert!(handle.await.is_ok(), "tokio task failed") }
+    }
+}
+
+/// smol: a leaked `async_executor::Executor` run by `workers` threads.
+struct Smol {
+    ex: &'static async_executor::Executor<'static>,
+    /// Dropping the sender closes the channel, which completes every worker's
+    /// `ex.run(..)` future.
+    stop: Option<async_channel::Sender<()>>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Spawner for &'static async_executor::Executor<'static> {
+    fn spawn<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        // An async-executor `Task` cancels on drop; detach it like the other runtimes.
+        async_executor::Executor::spawn(self, fut).detach();
+    }
+
+    fn yield_now(&self) -> impl Future<Output = ()> + Send {
+        futures_lite::future::yield_now()
+    }
+}
+
+impl Flavor for Smol {
+    const NAME: &'static str = "smol";
+    type Spawner = &'static async_executor::Executor<'static>;
+
+    fn build(workers: usize) -> Self {
+        let ex: &'static async_executor::Executor<'static> =
+            Box::leak(Box::new(async_executor::Executor::new()));
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let threads = (0..workers)
+            .map(|i| {
+                let stopped = stopped.clone();
+                thread::Builder::new()
+                    .name(format!("smol-worker-{i}"))
+                    .spawn(move || {
+                        futures_lite::future::block_on(ex.run(async move {
+                            // Err(Closed) once `stop` is dropped.
+                            let _ = stopped.recv().await;
+                        }));
+                    })
+                    .expect("failed to spawn a smol worker thread")
+            })
+            .collect();
+        Self {
+            ex,
+            stop: Some(stop),
+            threads,
+        }
+    }
+
+    fn spawner(&self) -> Self::Spawner {
+        self.ex
+    }
+
+    fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        futures_lite::future::block_on(fut)
+    }
+
+    fn spawn_detached<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        async_executor::Executor::spawn(self.ex, fut).detach();
+    }
+
+    fn spawn_joined<F>(&self, fut: F) -> impl Future<Output = ()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        async_executor::Executor::spawn(self.ex, fut)
+    }
+
+    fn handle_spawn_joined<F>(&self, fut: F) -> impl Future<Output = ()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        // The executor reference is smol's handle.
+        async_executor::Executor::spawn(self.ex, fut)
+    }
+}
+
+impl Drop for Smol {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        for thread in self.threads.drain(..) {
+            if thread.join().is_err() && !thread::panicking() {
+                panic!("a smol worker thread panicked");
+            }
+        }
+    }
+}
+
+/// Busy-waits for [`STALL_DUR`], yielding the OS thread in between (as tokio's bench).
+fn stall() {
+    let now = Instant::now();
+    while now.elapsed() < STALL_DUR {
+        std::thread::yield_now();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Workloads (tokio's benches/rt_multi_threaded.rs, same parameters).
+// ---------------------------------------------------------------------------
+
+/// One workload = one criterion group with one function per runtime.
+trait Workload {
+    /// Criterion group name (also the `target/criterion/<group>` directory).
+    const NAME: &'static str;
+
+    /// Builds a fresh `R`, benchmarks it as function `R::NAME`, tears it down.
+    fn run<R: Flavor>(group: &mut Group<'_>, workers: usize);
+}
+
+/// spawn_many_local: from inside `block_on`, spawn `NUM_SPAWN` = 10_000 empty tasks
+/// with the in-runtime spawn and wait (blocking `mpsc` recv) until the last one ran.
+/// Measures spawn + schedule + run throughput when spawning from the runtime context.
+struct SpawnManyLocal;
+
+impl Workload for SpawnManyLocal {
+    const NAME: &'static str = "spawn_many_local";
+
+    fn run<R: Flavor>(group: &mut Group<'_>, workers: usize) {
+        let rt = R::build(workers);
+        let spawner = rt.spawner();
+        let (tx, rx) = mpsc::sync_channel(1000);
+        let rem = Arc::new(AtomicUsize::new(0));
+
+        group.bench_function(R::NAME, |b| {
+            b.iter(|| {
+                rem.store(NUM_SPAWN, Relaxed);
+
+                rt.block_on(async {
+                    for _ in 0..NUM_SPAWN {
+                        let tx = tx.clone();
+                        let rem = rem.clone();
+
+                        spawner.spawn(async move {
+                            if 1 == rem.fetch_sub(1, Relaxed) {
+                                tx.send(()).unwrap();
+                            }
+                        });
+                    }
+
+                    rx.recv().unwrap();
+                });
+            })
+        });
+    }
+}
+
+/// spawn_many_remote_idle: from the bench thread, `rt.spawn` `NUM_SPAWN` = 10_000
+/// empty tasks into an idle runtime, then `block_on` awaiting every JoinHandle.
+/// Measures the remote (injection) spawn path plus join-handle completion.
+struct SpawnManyRemoteIdle;
+
+impl Workload for SpawnManyRemoteIdle {
+    const NAME: &'static str = "spawn_many_remote_idle";
+
+    fn run<R: Flavor>(group: &mut Group<'_>, workers: usize) {
+        let rt = R::build(workers);
+        let mut handles = Vec::with_capacity(NUM_SPAWN);
+
+        group.bench_function(R::NAME, |b| {
+            b.iter(|| {
+                for _ in 0..NUM_SPAWN {
+                    handles.push(rt.spawn_joined(async {}));
+                }
+
+                rt.block_on(async {
+                    for handle in handles.drain(..) {
+                        handle.await;
+                    }
+                });
+            })
+        });
+    }
+}
+
+/// spawn_many_remote_busy1: like remote_idle (`NUM_SPAWN` = 10_000 via
+/// `rt.handle().spawn`), while `2 * workers` background tasks loop
+/// `yield_now(); stall(STALL_DUR = 10 µs)`. Measures remote spawns competing with
+/// yielding CPU-bound tasks (yield is a lower notification priority than spawn).
+struct SpawnManyRemoteBusy1;
+
+impl Workload for SpawnManyRemoteBusy1 {
+    const NAME: &'static str = "spawn_many_remote_busy1";
+
+    fn run<R: Flavor>(group: &mut Group<'_>, workers: usize) {
+        let rt = R::build(workers);
+        let mut handles = Vec::with_capacity(NUM_SPAWN);
+        let flag = Arc::new(AtomicBool::new(true));
+
+        // Keep the workers busy (tokio: 2 * NUM_WORKERS tasks).
+        for _ in 0..(2 * workers) {
+            let flag = flag.clone();
+            let spawner = rt.spawner();
+            rt.spawn_detached(async move {
+                while flag.load(Relaxed) {
+                    spawner.yield_now().await;
+                    stall();
+                }
+            });
+        }
+
+        group.bench_function(R::NAME, |b| {
+            b.iter(|| {
+                for _ in 0..NUM_SPAWN {
+                    handles.push(rt.handle_spawn_joined(async {}));
+                }
+
+                rt.block_on(async {
+                    for handle in handles.drain(..) {
+                        handle.await;
+                    }
+                });
+            })
+        });
+
+        flag.store(false, Relaxed);
+    }
+}
+
+/// spawn_many_remote_busy2: `NUM_SPAWN` = 1_000 remote spawns via
+/// `rt.handle().spawn`, awaited from `block_on`, while `workers` chains of
+/// CPU-bound tasks each `stall(STALL_DUR = 10 µs)` and then spawn their successor.
+/// Measures remote spawns competing with spawning CPU-bound tasks.
+struct SpawnManyRemoteBusy2;
+
+impl Workload for SpawnManyRemoteBusy2 {
+    const NAME: &'static str = "spawn_many_remote_busy2";
+
+    fn run<R: Flavor>(group: &mut Group<'_>, workers: usize) {
+        const NUM_SPAWN: usize = 1_000;
+
+        fn iter<S: Spawner>(spawner: S, flag: Arc<AtomicBool>) {
+            let next = spawner.clone();
+            spawner.spawn(async move {
+                if flag.load(Relaxed) {
+                    stall();
+                    iter(next, flag);
+                }
+            });
+        }
+
+        let rt = R::build(workers);
+        let mut handles = Vec::with_capacity(NUM_SPAWN);
+        let flag = Arc::new(AtomicBool::new(true));
+
+        // Keep the workers busy (tokio: NUM_WORKERS chains).
+        for _ in 0..workers {
+            let flag = flag.clone();
+            let spawner = rt.spawner();
+            rt.spawn_detached(async move {
+                iter(spawner, flag);
+            });
+        }
+
+        group.bench_function(R::NAME, |b| {
+            b.iter(|| {
+                for _ in 0..NUM_SPAWN {
+                    handles.push(rt.handle_spawn_joined(async {}));
+                }
+
+                rt.block_on(async {
+                    for handle in handles.drain(..) {
+                        handle.await;
+                    }
+                });
+            })
+        });
+
+        flag.store(false, Relaxed);
+    }
+}
+
+/// yield_many: `rt.spawn` `TASKS` = 200 tasks from the bench thread, each yielding
+/// `NUM_YIELD` = 1_000 times, then wait for all 200 (blocking `mpsc` recv).
+/// Measures the cost of `yield_now` and re-scheduling (200_000 yields per iteration).
+struct YieldMany;
+
+impl Workload for YieldMany {
+    const NAME: &'static str = "yield_many";
+
+    fn run<R: Flavor>(group: &mut Group<'_>, workers: usize) {
+        const NUM_YIELD: usize = 1_000;
+        const TASKS: usize = 200;
+
+        let rt = R::build(workers);
+        let (tx, rx) = mpsc::sync_channel(TASKS);
+
+        group.bench_function(R::NAME, |b| {
+            b.iter(|| {
+                for _ in 0..TASKS {
+                    let tx = tx.clone();
+                    let spawner = rt.spawner();
+
+                    rt.spawn_detached(async move {
+                        for _ in 0..NUM_YIELD {
+                            spawner.yield_now().await;
+                        }
+
+                        tx.send(()).unwrap();
+                    });
+                }
+
+                for _ in 0..TASKS {
+                    rx.recv().unwrap();
+                }
+            })
+        });
+    }
+}
+
+/// ping_pong: inside `block_on`, one task spawns `NUM_PINGS` = 1_000 tasks; each
+/// spawns a partner and they exchange one message each way over
+/// `tokio::sync::oneshot`; the last one signals the bench thread (`mpsc`).
+/// Measures spawn + cross-task wake-up latency (3_000 spawns, 2_000 wakes).
+struct PingPong;
+
+impl Workload for PingPong {
+    const NAME: &'static str = "ping_pong";
+
+    fn run<R: Flavor>(group: &mut Group<'_>, workers: usize) {
+        const NUM_PINGS: usize = 1_000;
+
+        let rt = R::build(workers);
+        let spawner = rt.spawner();
+        let (done_tx, done_rx) = mpsc::sync_channel(1000);
+        let rem = Arc::new(AtomicUsize::new(0));
+
+        group.bench_function(R::NAME, |b| {
+            b.iter(|| {
+                let done_tx = done_tx.clone();
+                let rem = rem.clone();
+                rem.store(NUM_PINGS, Relaxed);
+
+                rt.block_on(async {
+                    let outer = spawner.clone();
+                    spawner.spawn(async move {
+                        for _ in 0..NUM_PINGS {
+                            let rem = rem.clone();
+                            let done_tx = done_tx.clone();
+                            let inner = outer.clone();
+
+                            outer.spawn(async move {
+                                let (tx1, rx1) = oneshot::channel();
+                                let (tx2, rx2) = oneshot::channel();
+
+                                inner.spawn(async move {
+                                    rx1.await.unwrap();
+                                    tx2.send(()).unwrap();
+                                });
+
+                                tx1.send(()).unwrap();
+                                rx2.await.unwrap();
+
+                                if 1 == rem.fetch_sub(1, Relaxed) {
+                                    done_tx.send(()).unwrap();
+                                }
+                            });
+                        }
+                    });
+
+                    done_rx.recv().unwrap();
+                });
+            })
+        });
+    }
+}
+
+/// chained_spawn: inside `block_on`, a chain of `ITER` = 1_000 tasks where each task
+/// spawns the next one and the last signals the bench thread (`mpsc`).
+/// Measures sequential spawn-to-run latency (no parallelism available).
+struct ChainedSpawn;
+
+impl Workload for ChainedSpawn {
+    const NAME: &'static str = "chained_spawn";
+
+    fn run<R: Flavor>(group: &mut Group<'_>, workers: usize) {
+        const ITER: usize = 1_000;
+
+        fn iter<S: Spawner>(spawner: S, done_tx: mpsc::SyncSender<()>, n: usize) {
+            if n == 0 {
+                done_tx.send(()).unwrap();
+            } else {
+                let next = spawner.clone();
+                spawner.spawn(async move {
+                    iter(next, done_tx, n - 1);
+                });
+            }
+        }
+
+        let rt = R::build(workers);
+        let spawner = rt.spawner();
+        let (done_tx, done_rx) = mpsc::sync_channel(1000);
+
+        group.bench_function(R::NAME, |b| {
+            b.iter(|| {
+                let done_tx = done_tx.clone();
+
+                rt.block_on(async {
+                    let next = spawner.clone();
+                    spawner.spawn(async move {
+                        iter(next, done_tx, ITER);
+                    });
+
+                    done_rx.recv().unwrap();
+                });
+            })
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Driver.
+// ---------------------------------------------------------------------------
+
+/// Runtime names = criterion function names, in table column order.
+const RUNTIMES: [&str; 3] = [Creche::NAME, Tokio::NAME, Smol::NAME];
+
+/// Runs workload `W` as one group: creche, then tokio, then smol (one runtime alive
+/// at a time).
+fn group<W: Workload>(c: &mut Criterion, workers: usize) {
+    let mut group = c.benchmark_group(W::NAME);
+    W::run::<Creche>(&mut group, workers);
+    W::run::<Tokio>(&mut group, workers);
+    W::run::<Smol>(&mut group, workers);
+    group.finish();
+}
+
+type GroupFn = fn(&mut Criterion, usize);
+
+/// All workloads in run (and table) order.
+const WORKLOADS: [(&str, GroupFn); 7] = [
+    (SpawnManyLocal::NAME, group::<SpawnManyLocal>),
+    (SpawnManyRemoteIdle::NAME, group::<SpawnManyRemoteIdle>),
+    (SpawnManyRemoteBusy1::NAME, group::<SpawnManyRemoteBusy1>),
+    (SpawnManyRemoteBusy2::NAME, group::<SpawnManyRemoteBusy2>),
+    (YieldMany::NAME, group::<YieldMany>),
+    (PingPong::NAME, group::<PingPong>),
+    (ChainedSpawn::NAME, group::<ChainedSpawn>),
+];
+
+fn main() {
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    let args: Vec<String> = std::env::args().collect();
+    let measuring = report::is_measuring(&args);
+
+    let mut c = Criterion::default()
+        .sample_size(SAMPLE_SIZE)
+        .warm_up_time(WARM_UP)
+        .measurement_time(MEASUREMENT)
+        .configure_from_args();
+
+    if measuring {
+        println!("compare: {cores} worker thread(s) per runtime (available_parallelism)");
+    }
+
+    let names = WORKLOADS.map(|(name, _)| name);
+    let report = measuring.then(|| report::Report::before_run(&names, &RUNTIMES));
+
+    for (_, run_group) in WORKLOADS {
+        run_group(&mut c, cores);
+    }
+
+    c.final_summary();
+
+    if let Some(report) = report {
+        report.finish(cores);
+    }
+}

@@ -1,0 +1,67 @@
+//! `block_on`: running a future on the calling thread.
+//!
+//! The calling thread parks on its own [`Parker`]; the future's waker unparks it. When the
+//! runtime has a driver and no worker is blocked in it, the caller blocks in the driver itself
+//! (and offers it to a worker when it wakes), so it participates in timers and I/O.
+
+use crate::coop;
+use crate::scheduler::parker::{Inner, Parker, Unparked};
+use crate::{context, Handle};
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+pub(crate) fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
+    let _context = context::enter_block_on(handle);
+    let parker = Parker::new(handle.shared.driver.clone());
+    let waker = parker_waker(parker.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
+            return output;
+        }
+        if parker.park() == Unparked::Driver {
+            handle.shared.offer_driver_to_any();
+        }
+    }
+}
+
+fn parker_waker(parker: Parker) -> Waker {
+    // SAFETY: the vtable below follows the RawWaker contract: data is a counted `Arc<Inner>`
+    // pointer from `Parker::into_raw`; clone takes a count, drop and wake release one.
+    unsafe { Waker::from_raw(RawWaker::new(parker.into_raw() as *const (), &VTABLE)) }
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+
+/// # Safety
+///
+/// `data` comes from `Parker::into_raw` and its count is still held by the waker.
+unsafe fn borrow(data: *const ()) -> std::mem::ManuallyDrop<Parker> {
+    // SAFETY: guaranteed by the caller; ManuallyDrop keeps the count where it is.
+    std::mem::ManuallyDrop::new(unsafe { Parker::from_raw(data as *const Inner) })
+}
+
+unsafe fn clone(data: *const ()) -> RawWaker {
+    // SAFETY: a waker's data satisfies `borrow`'s contract.
+    let parker = unsafe { borrow(data) };
+    let copy: Parker = (*parker).clone();
+    RawWaker::new(copy.into_raw() as *const (), &VTABLE)
+}
+
+unsafe fn wake(data: *const ()) {
+    // SAFETY: `wake` consumes the waker's count.
+    let parker = unsafe { Parker::from_raw(data as *const Inner) };
+    parker.unpark();
+}
+
+unsafe fn wake_by_ref(data: *const ()) {
+    // SAFETY: a waker's data satisfies `borrow`'s contract.
+    unsafe { borrow(data) }.unpark();
+}
+
+unsafe fn drop_waker(data: *const ()) {
+    // SAFETY: `drop` releases the waker's count.
+    drop(unsafe { Parker::from_raw(data as *const Inner) });
+}

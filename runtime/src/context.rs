@@ -1,0 +1,157 @@
+//! The calling thread's runtime context: which runtime it belongs to, whether it is a worker
+//! (and which), the task being polled, and the coop budget.
+//!
+//! One `const`-initialised thread-local of raw pointers and cells, read on the hot paths
+//! (`spawn` and `schedule` read it on every call). It is set by guards ([`enter_worker`],
+//! [`enter_block_on`], [`enter_handle`]) that restore the previous value on drop. The handle
+//! pointer points into a `Box<Handle>` the guard owns; the worker pointer points to a core its
+//! thread keeps in place while the guard lives. So a non-null pointer is valid while set.
+
+use crate::coop::Budget;
+use crate::scheduler::worker::Core;
+use crate::task::TaskId;
+use crate::Handle;
+use std::cell::Cell;
+use std::ptr;
+
+struct Context {
+    /// The current runtime's handle (null: none).
+    handle: Cell<*const Handle>,
+    /// The worker core when this thread is one of the runtime's workers (null otherwise).
+    worker: Cell<*const Core>,
+    /// Whether this thread is driving a runtime (a worker or inside `block_on`): blocking on a
+    /// runtime here would deadlock it.
+    entered: Cell<bool>,
+    /// The task being polled on this thread.
+    task: Cell<Option<TaskId>>,
+    /// The coop budget of the current poll.
+    budget: Cell<Budget>,
+}
+
+crate::sync::thread_local! {
+    static CONTEXT: Context = const {
+        Context {
+            handle: Cell::new(ptr::null()),
+            worker: Cell::new(ptr::null()),
+            entered: Cell::new(false),
+            task: Cell::new(None),
+            budget: Cell::new(Budget::unconstrained()),
+        }
+    };
+}
+
+/// Runs `f` with the current runtime's handle and, if this thread is one of its workers, the
+/// worker's core. `None` outside any runtime (or while the thread is being torn down).
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<(&Handle, Option<&Core>)>) -> R) -> R {
+    let pointers = CONTEXT
+        .try_with(|c| (c.handle.get(), c.worker.get()))
+        .unwrap_or((ptr::null(), ptr::null()));
+    if pointers.0.is_null() {
+        return f(None);
+    }
+    // SAFETY: a non-null pointer was set by a guard that is still alive on this thread and
+    // that keeps the runtime (and, for `worker`, the core) alive (module doc).
+    unsafe { f(Some((&*pointers.0, pointers.1.as_ref()))) }
+}
+
+/// The current handle, if any.
+pub(crate) fn current_handle() -> Option<Handle> {
+    with_current(|current| current.map(|(handle, _)| handle.clone()))
+}
+
+/// Whether this thread is driving a runtime (a worker, or inside `block_on`).
+pub(crate) fn is_entered() -> bool {
+    CONTEXT.try_with(|c| c.entered.get()).unwrap_or(false)
+}
+
+/// Restores the previous context on drop.
+pub(crate) struct ContextGuard {
+    previous_handle: *const Handle,
+    previous_worker: *const Core,
+    previous_entered: bool,
+    /// Owns the handle the thread-local points to.
+    _current: Box<Handle>,
+}
+
+fn enter(handle: &Handle, worker: *const Core, entered: bool) -> ContextGuard {
+    let current = Box::new(handle.clone());
+    CONTEXT.with(|c| ContextGuard {
+        previous_handle: c.handle.replace(&*current),
+        previous_worker: c.worker.replace(worker),
+        previous_entered: c.entered.replace(entered || c.entered.get()),
+        _current: current,
+    })
+}
+
+/// Makes `handle` current on this thread (for `Handle::enter` and blocking-pool threads).
+pub(crate) fn enter_handle(handle: &Handle) -> ContextGuard {
+    enter(handle, ptr::null(), false)
+}
+
+/// Marks this thread as a worker of `handle`'s runtime, with `core`.
+///
+/// The caller keeps `core` alive and in place until the guard is dropped.
+pub(crate) fn enter_worker(handle: &Handle, core: &Core) -> ContextGuard {
+    enter(handle, core, true)
+}
+
+/// Enters `handle` for `block_on`.
+///
+/// # Panics
+///
+/// Panics if this thread already drives a runtime: blocking it would deadlock.
+pub(crate) fn enter_block_on(handle: &Handle) -> ContextGuard {
+    if is_entered() {
+        panic!(
+            "block_on was called from inside a creche runtime (a task, or another block_on): \
+             blocking a worker thread can deadlock the runtime. Await the future instead, or \
+             call block_on from a thread of your own or from spawn_blocking."
+        );
+    }
+    enter(handle, ptr::null(), true)
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let _ = CONTEXT.try_with(|c| {
+            c.handle.set(self.previous_handle);
+            c.worker.set(self.previous_worker);
+            c.entered.set(self.previous_entered);
+        });
+    }
+}
+
+/// Records the task being polled on this thread until the guard drops.
+pub(crate) struct TaskGuard(Option<TaskId>);
+
+pub(crate) fn enter_task(id: TaskId) -> TaskGuard {
+    TaskGuard(
+        CONTEXT
+            .try_with(|c| c.task.replace(Some(id)))
+            .ok()
+            .flatten(),
+    )
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        let _ = CONTEXT.try_with(|c| c.task.set(self.0));
+    }
+}
+
+pub(crate) fn current_task() -> Option<TaskId> {
+    CONTEXT.try_with(|c| c.task.get()).ok().flatten()
+}
+
+pub(crate) fn budget() -> Budget {
+    CONTEXT
+        .try_with(|c| c.budget.get())
+        .unwrap_or(Budget::unconstrained())
+}
+
+pub(crate) fn set_budget(budget: Budget) -> Budget {
+    CONTEXT
+        .try_with(|c| c.budget.replace(budget))
+        .unwrap_or(Budget::unconstrained())
+}

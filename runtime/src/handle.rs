@@ -1,0 +1,262 @@
+//! [`Handle`]: a clonable reference to a running runtime, and the free `spawn` functions.
+
+use crate::context;
+use crate::scheduler::Shared;
+use crate::sync::Arc;
+use crate::task::JoinHandle;
+use std::fmt;
+use std::future::Future;
+
+/// A clonable, `Send + Sync` reference to a runtime: spawn onto it or block on it from any
+/// thread. It does not keep the runtime's threads alive: once the [`Runtime`](crate::Runtime)
+/// is dropped, tasks spawned through a handle are cancelled at once.
+///
+/// # Examples
+///
+/// ```
+/// let rt = creche_runtime::Runtime::builder().build().unwrap();
+/// let handle = rt.handle().clone();
+/// let answer = std::thread::spawn(move || handle.block_on(async { 40 + 2 }))
+///     .join()
+///     .unwrap();
+/// assert_eq!(answer, 42);
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("workers", &self.num_workers())
+            .finish_non_exhaustive()
+    }
+}
+
+/// There is no current runtime on this thread; returned by [`Handle::try_current`].
+///
+/// # Examples
+///
+/// ```
+/// let err = creche_runtime::Handle::try_current().unwrap_err();
+/// assert!(err.to_string().contains("no creche runtime"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TryCurrentError(());
+
+impl fmt::Display for TryCurrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(NO_RUNTIME)
+    }
+}
+
+impl std::error::Error for TryCurrentError {}
+
+const NO_RUNTIME: &str = "there is no creche runtime on this thread: call this from inside \
+    creche::run, Runtime::block_on or a task spawned on a runtime, or enter one with \
+    Handle::enter";
+
+/// Makes a handle current on this thread until dropped; returned by [`Handle::enter`].
+#[must_use = "the handle is current only while the guard lives"]
+pub struct EnterGuard {
+    _guard: context::ContextGuard,
+}
+
+impl fmt::Debug for EnterGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Handle {
+        Handle { shared }
+    }
+
+    pub(crate) fn shared_ptr(&self) -> *const Shared {
+        &*self.shared
+    }
+
+    /// The handle of the runtime this thread belongs to.
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a runtime; see [`try_current`](Self::try_current).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::builder().build().unwrap();
+    /// rt.block_on(async {
+    ///     let handle = creche_runtime::Handle::current();
+    ///     assert_eq!(handle.spawn(async { 3 }).await.unwrap(), 3);
+    /// });
+    /// ```
+    pub fn current() -> Handle {
+        match Handle::try_current() {
+            Ok(handle) => handle,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// The handle of the runtime this thread belongs to, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`TryCurrentError`] outside a runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(creche_runtime::Handle::try_current().is_err());
+    /// ```
+    pub fn try_current() -> Result<Handle, TryCurrentError> {
+        context::current_handle().ok_or(TryCurrentError(()))
+    }
+
+    /// Spawns a task onto the runtime. It starts running at once, in parallel with the caller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::builder().build().unwrap();
+    /// let handle = rt.handle().spawn(async { "done" });
+    /// assert_eq!(rt.block_on(handle).unwrap(), "done");
+    /// ```
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Shared::spawn(self, future)
+    }
+
+    /// Runs a blocking closure on the blocking pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::builder().build().unwrap();
+    /// let sum = rt.block_on(rt.handle().spawn_blocking(|| (1..=10).sum::<u32>()));
+    /// assert_eq!(sum.unwrap(), 55);
+    /// ```
+    pub fn spawn_blocking<F, R>(&self, f: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.shared.blocking.spawn(self, f)
+    }
+
+    /// Runs `future` to completion on the calling thread, with this runtime current.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called from a runtime worker or from inside another `block_on` (it would
+    /// deadlock the runtime). Blocking-pool threads may call it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::builder().build().unwrap();
+    /// let handle = rt.handle().clone();
+    /// let out = rt.block_on(rt.spawn_blocking(move || handle.block_on(async { 9 })));
+    /// assert_eq!(out.unwrap(), 9);
+    /// ```
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        crate::block_on::block_on(self, future)
+    }
+
+    /// Makes this runtime current on the calling thread (so that [`spawn`](crate::spawn) and
+    /// [`Handle::current`] work there) until the guard is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::builder().build().unwrap();
+    /// let _guard = rt.handle().enter();
+    /// let task = creche_runtime::spawn(async { 1 });
+    /// drop(_guard);
+    /// assert_eq!(rt.block_on(task).unwrap(), 1);
+    /// ```
+    pub fn enter(&self) -> EnterGuard {
+        EnterGuard {
+            _guard: context::enter_handle(self),
+        }
+    }
+
+    /// Number of worker threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::builder().worker_threads(3).build().unwrap();
+    /// assert_eq!(rt.handle().num_workers(), 3);
+    /// ```
+    pub fn num_workers(&self) -> usize {
+        self.shared.parkers.len()
+    }
+}
+
+/// Spawns a task onto the current runtime.
+///
+/// # Panics
+///
+/// Panics when called outside a runtime (the message says how to get inside one).
+///
+/// # Examples
+///
+/// ```
+/// let rt = creche_runtime::Runtime::builder().build().unwrap();
+/// let v = rt.block_on(async {
+///     let a = creche_runtime::spawn(async { 1 });
+///     let b = creche_runtime::spawn(async { 2 });
+///     a.await.unwrap() + b.await.unwrap()
+/// });
+/// assert_eq!(v, 3);
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let mut future = Some(future);
+    let spawned = context::with_current(|current| {
+        current.map(|(handle, _)| Shared::spawn(handle, future.take().expect("taken once")))
+    });
+    match spawned {
+        Some(join) => join,
+        None => panic!("creche::spawn: {NO_RUNTIME}"),
+    }
+}
+
+/// Runs a blocking closure on the current runtime's blocking pool.
+///
+/// # Panics
+///
+/// Panics when called outside a runtime.
+///
+/// # Examples
+///
+/// ```
+/// let rt = creche_runtime::Runtime::builder().build().unwrap();
+/// let n = rt.block_on(async {
+///     creche_runtime::spawn_blocking(|| std::fs::read_dir(".").map(|d| d.count()).unwrap_or(0))
+///         .await
+///         .unwrap()
+/// });
+/// let _ = n;
+/// ```
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    match context::current_handle() {
+        Some(handle) => handle.spawn_blocking(f),
+        None => panic!("creche::spawn_blocking: {NO_RUNTIME}"),
+    }
+}

@@ -1,0 +1,229 @@
+//! A worker thread: its run loop, its queues, how it finds work and how it parks.
+//!
+//! Each worker owns a [`Core`]: a LIFO slot (the task it woke last runs next, so a
+//! message-passing pair ping-pongs on one warm core), a FIFO run queue whose other end the
+//! other workers steal from, a tick counter and a random-number state for picking victims.
+//!
+//! Loop, per tick: every [`GLOBAL_QUEUE_INTERVAL`] ticks the injector is checked first (tasks
+//! from outside cannot starve behind local ones); otherwise the LIFO slot, then the local queue,
+//! then a batch from the injector. With nothing local, the worker searches (steal half of a
+//! random victim's queue, then the injector) if the search bound allows, and otherwise parks
+//! following the protocol in `idle.rs`. A task polled from the LIFO slot shares the coop budget
+//! of the task that woke it, and at most [`MAX_LIFO_POLLS`] run back to back, so a ping-pong
+//! pair cannot monopolise a worker.
+
+use super::parker::Unparked;
+use super::queue::{Steal, Worker};
+use super::Shared;
+use crate::coop;
+use crate::task::Notified;
+use crate::Handle;
+use std::cell::Cell;
+
+/// Check the injector first every this many ticks (tokio's figure).
+pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 61;
+/// Consecutive polls from the LIFO slot before its task goes to the back of the queue.
+pub(crate) const MAX_LIFO_POLLS: usize = 3;
+
+/// A worker's own state; only its thread touches it (through `&self` and cells, since tasks
+/// polled by the loop reach it again through the thread-local context to schedule locally).
+pub(crate) struct Core {
+    pub(crate) index: usize,
+    pub(crate) shared: *const Shared,
+    lifo: Cell<Option<Notified>>,
+    local: Worker<Notified>,
+    tick: Cell<u32>,
+    searching: Cell<bool>,
+    rng: Cell<u64>,
+}
+
+// SAFETY: a core is moved into its worker thread before that thread sets `shared` (in `run`);
+// from then on only that thread touches it. `Notified` and crossbeam's `Worker` are Send.
+unsafe impl Send for Core {}
+
+impl Core {
+    pub(crate) fn new(index: usize, local: Worker<Notified>) -> Core {
+        Core {
+            index,
+            shared: std::ptr::null(),
+            lifo: Cell::new(None),
+            local,
+            tick: Cell::new(0),
+            searching: Cell::new(false),
+            rng: Cell::new(
+                0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407),
+            ),
+        }
+    }
+
+    /// Queues a task woken or spawned on this worker.
+    #[inline]
+    pub(crate) fn schedule_local(&self, shared: &Shared, task: Notified, is_yield: bool) {
+        if is_yield {
+            self.local.push(task);
+        } else {
+            match self.lifo.replace(Some(task)) {
+                None => return, // runs next on this worker: nobody else needs waking
+                Some(previous) => self.local.push(previous),
+            }
+        }
+        shared.notify_parked();
+    }
+
+    fn next_random(&self, bound: usize) -> usize {
+        // xorshift64*
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        ((x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as usize) % bound
+    }
+
+    fn next_task(&self, shared: &Shared, tick: u32) -> Option<Notified> {
+        if tick % GLOBAL_QUEUE_INTERVAL == 0 {
+            if let Some(driver) = &shared.driver {
+                driver.poll_without_blocking();
+            }
+            if let Some(task) = steal_loop(|| shared.injector.steal()) {
+                return Some(task);
+            }
+        }
+        if let Some(task) = self.lifo.take() {
+            return Some(task);
+        }
+        if let Some(task) = self.local.pop() {
+            return Some(task);
+        }
+        if shared.injector.is_empty() {
+            return None;
+        }
+        steal_loop(|| shared.injector.steal_batch_and_pop(&self.local))
+    }
+
+    fn steal_work(&self, shared: &Shared) -> Option<Notified> {
+        if !self.searching.get() {
+            if !shared.idle.transition_worker_to_searching() {
+                return None;
+            }
+            self.searching.set(true);
+        }
+        let count = shared.stealers.len();
+        let start = self.next_random(count);
+        for offset in 0..count {
+            let victim = (start + offset) % count;
+            if victim == self.index {
+                continue;
+            }
+            let stealer = &shared.stealers[victim];
+            if let Some(task) = steal_loop(|| stealer.steal_batch_and_pop(&self.local)) {
+                return Some(task);
+            }
+        }
+        steal_loop(|| shared.injector.steal_batch_and_pop(&self.local))
+    }
+
+    fn run_task(&self, shared: &Shared, task: Notified) {
+        if self.searching.replace(false) && shared.idle.transition_worker_from_searching() {
+            // The last searcher found work: more may be queued, let another worker look.
+            shared.notify_parked();
+        }
+        coop::with_budget(|| {
+            task.run();
+            let mut lifo_polls = 0;
+            while let Some(next) = self.lifo.take() {
+                if lifo_polls >= MAX_LIFO_POLLS || !coop::has_budget_remaining() {
+                    self.local.push(next);
+                    shared.notify_parked();
+                    break;
+                }
+                lifo_polls += 1;
+                next.run();
+            }
+        });
+    }
+
+    fn has_local_work(&self) -> bool {
+        // SAFETY-free peek: take and put back (Cell has no `get` for non-Copy types).
+        let lifo = self.lifo.take();
+        let has = lifo.is_some();
+        self.lifo.set(lifo);
+        has || !self.local.is_empty()
+    }
+
+    /// Parks until notified or until local work appears. Returns `false` on shutdown.
+    fn park(&self, shared: &Shared) -> bool {
+        let was_searching = self.searching.replace(false);
+        if shared
+            .idle
+            .transition_worker_to_parked(self.index, was_searching)
+        {
+            shared.notify_if_work_pending();
+        }
+        loop {
+            let parker = &shared.parkers[self.index];
+            if parker.park() == Unparked::Driver {
+                shared.offer_driver(self.index);
+            }
+            if shared.is_shutdown() {
+                return false;
+            }
+            if !shared.idle.is_parked(self.index) {
+                // Notified: the notifier counted us as searching.
+                self.searching.set(true);
+                return true;
+            }
+            if self.has_local_work() {
+                // The driver woke tasks on this thread: run them.
+                if !shared.idle.unpark_worker_by_id(self.index) {
+                    self.searching.set(true);
+                }
+                return true;
+            }
+        }
+    }
+
+    /// Drops the tasks still queued locally (shutdown; the owner list cancels them).
+    fn drain(&self) {
+        drop(self.lifo.take());
+        while let Some(task) = self.local.pop() {
+            drop(task);
+        }
+    }
+}
+
+fn steal_loop(mut steal: impl FnMut() -> Steal<Notified>) -> Option<Notified> {
+    loop {
+        match steal() {
+            Steal::Success(task) => return Some(task),
+            Steal::Empty => return None,
+            Steal::Retry => std::hint::spin_loop(),
+        }
+    }
+}
+
+/// The body of a worker thread.
+pub(crate) fn run(handle: Handle, mut core: Box<Core>) {
+    core.shared = handle.shared_ptr();
+    let shared: &Shared = &handle.shared;
+    let _context = crate::context::enter_worker(&handle, &core);
+    loop {
+        if shared.is_shutdown() {
+            break;
+        }
+        let tick = core.tick.get().wrapping_add(1);
+        core.tick.set(tick);
+        if let Some(task) = core.next_task(shared, tick) {
+            core.run_task(shared, task);
+            continue;
+        }
+        if let Some(task) = core.steal_work(shared) {
+            core.run_task(shared, task);
+            continue;
+        }
+        if !core.park(shared) {
+            break;
+        }
+    }
+    core.drain();
+}
