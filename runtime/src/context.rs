@@ -155,3 +155,15 @@ pub(crate) fn set_budget(budget: Budget) -> Budget {
         .try_with(|c| c.budget.replace(budget))
         .unwrap_or(Budget::unconstrained())
 }
+
+/// Defers `waker` to the current worker's yield list (see `worker::Core::defer`). Returns
+/// `false` when this thread is not a worker; the caller then wakes directly.
+pub(crate) fn defer(waker: &std::task::Waker) -> bool {
+    with_current(|current| match current {
+        Some((_, Some(core))) => {
+            core.defer(waker);
+            true
+        }
+        _ => false,
+    })
+}

@@ -111,7 +111,9 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<Progress> {
     match budget.0 {
         None => Poll::Ready(Progress { taken: None }),
         Some(0) => {
-            cx.waker().wake_by_ref();
+            if !context::defer(cx.waker()) {
+                cx.waker().wake_by_ref();
+            }
             Poll::Pending
         }
         Some(n) => {

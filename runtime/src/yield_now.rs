@@ -4,8 +4,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// Yields once to the scheduler: the task goes to the back of its worker's queue and is polled
-/// again after the tasks already waiting there.
+/// Yields once to the scheduler: every other task that is ready to run on this worker (local
+/// queue, injector, stealable work) goes first; the yielding task is polled again when the
+/// worker runs out of such work, or at the next fairness tick, whichever comes first.
 ///
 /// # Examples
 ///
@@ -36,8 +37,10 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        // A wake during the task's own poll re-queues it at the back (see task::state).
-        cx.waker().wake_by_ref();
+        if !crate::context::defer(cx.waker()) {
+            // Not on a worker (e.g. the future of block_on): wake right away.
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
     }
 }

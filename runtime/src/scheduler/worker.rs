@@ -18,7 +18,8 @@ use super::Shared;
 use crate::coop;
 use crate::task::Notified;
 use crate::Handle;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::task::Waker;
 
 /// Check the injector first every this many ticks (tokio's figure).
 pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 61;
@@ -35,6 +36,12 @@ pub(crate) struct Core {
     tick: Cell<u32>,
     searching: Cell<bool>,
     rng: Cell<u64>,
+    /// Wakers of tasks that yielded (`yield_now`, spent coop budget) during a poll on this
+    /// worker. They are woken when the worker has nothing else to run, and at every
+    /// fairness tick: a yield lets every other runnable task go first, without starving.
+    deferred: RefCell<Vec<Waker>>,
+    /// Set while waking `deferred`: those tasks go to the back of the local queue.
+    waking_deferred: Cell<bool>,
 }
 
 // SAFETY: a core is moved into its worker thread before that thread sets `shared` (in `run`);
@@ -53,12 +60,18 @@ impl Core {
             rng: Cell::new(
                 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407),
             ),
+            deferred: RefCell::new(Vec::new()),
+            waking_deferred: Cell::new(false),
         }
     }
 
     /// Queues a task woken or spawned on this worker.
     #[inline]
     pub(crate) fn schedule_local(&self, shared: &Shared, task: Notified, is_yield: bool) {
+        if self.waking_deferred.get() {
+            // `wake_deferred` notifies once for the whole batch.
+            return self.local.push(task);
+        }
         if is_yield {
             self.local.push(task);
         } else {
@@ -68,6 +81,26 @@ impl Core {
             }
         }
         shared.notify_parked();
+    }
+
+    /// Records the waker of a task that yields; see `deferred`.
+    pub(crate) fn defer(&self, waker: &Waker) {
+        self.deferred.borrow_mut().push(waker.clone());
+    }
+
+    /// Wakes the tasks that yielded; returns whether there were any.
+    fn wake_deferred(&self, shared: &Shared) -> bool {
+        let wakers = std::mem::take(&mut *self.deferred.borrow_mut());
+        if wakers.is_empty() {
+            return false;
+        }
+        self.waking_deferred.set(true);
+        for waker in wakers {
+            waker.wake();
+        }
+        self.waking_deferred.set(false);
+        shared.notify_parked();
+        true
     }
 
     fn next_random(&self, bound: usize) -> usize {
@@ -85,7 +118,10 @@ impl Core {
             if let Some(driver) = &shared.driver {
                 driver.poll_without_blocking();
             }
-            if let Some(task) = steal_loop(|| shared.injector.steal()) {
+            self.wake_deferred(shared);
+            // A batch, not one task: a long local backlog must not make the injector wait
+            // GLOBAL_QUEUE_INTERVAL ticks per task.
+            if let Some(task) = steal_loop(|| shared.injector.steal_batch_and_pop(&self.local)) {
                 return Some(task);
             }
         }
@@ -185,6 +221,7 @@ impl Core {
 
     /// Drops the tasks still queued locally (shutdown; the owner list cancels them).
     fn drain(&self) {
+        self.deferred.borrow_mut().clear();
         drop(self.lifo.take());
         while let Some(task) = self.local.pop() {
             drop(task);
@@ -215,6 +252,11 @@ pub(crate) fn run(handle: Handle, mut core: Box<Core>) {
         core.tick.set(tick);
         if let Some(task) = core.next_task(shared, tick) {
             core.run_task(shared, task);
+            continue;
+        }
+        // Tasks that yielded on this worker go before stealing: taking another worker's
+        // queue while ours still has work to resume only moves tasks between caches.
+        if core.wake_deferred(shared) {
             continue;
         }
         if let Some(task) = core.steal_work(shared) {
