@@ -70,6 +70,12 @@ mod imp {
     /// The guard of [`Mutex`].
     pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
 
+    impl<T: Default> Default for Mutex<T> {
+        fn default() -> Self {
+            Self::new(T::default())
+        }
+    }
+
     impl<T> Mutex<T> {
         pub(crate) fn new(value: T) -> Self {
             Self(loom::sync::Mutex::new(value))

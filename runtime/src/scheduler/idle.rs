@@ -123,10 +123,4 @@ impl Idle {
             None => false,
         }
     }
-
-    /// Number of workers registered as parked (for tests).
-    #[cfg(test)]
-    pub(crate) fn num_parked(&self) -> usize {
-        self.sleepers.lock().len()
-    }
 }

@@ -157,8 +157,8 @@ impl Parker {
     ///
     /// `ptr` comes from `into_raw` and its reference has not been released yet.
     pub(crate) unsafe fn from_raw(ptr: *const Inner) -> Parker {
-        // SAFETY: guaranteed by the caller.
         Parker {
+            // SAFETY: guaranteed by the caller.
             inner: unsafe { Arc::from_raw(ptr) },
         }
     }

@@ -207,9 +207,10 @@ where
         let _task = context::enter_task(cell.header.id);
         catch_unwind(AssertUnwindSafe(|| {
             cell.stage.with_mut(|stage| {
-                // SAFETY: RUNNING is ours (I2), and the future is pinned in the allocation,
-                // which never moves.
+                // SAFETY: RUNNING is ours (I2): nobody else touches the stage.
                 match unsafe { &mut *stage } {
+                    // SAFETY: the future lives in the heap allocation, which never moves, and
+                    // is dropped in place.
                     Stage::Running(future) => unsafe { Pin::new_unchecked(future) }.poll(&mut cx),
                     _ => unreachable!("a running task always holds its future"),
                 }
@@ -264,8 +265,8 @@ unsafe fn complete<F: Future, S: Schedule>(cell: &Cell<F, S>, ptr: NonNull<Heade
         // SAFETY: per I2 the output belongs to the completer when JOIN_INTEREST was clear.
         let _ = unsafe { cell.set_stage(Stage::Consumed) };
     } else if prev.is(JOIN_WAKER) {
-        // SAFETY: JOIN_WAKER set: the slot is only read by either side (I2).
         cell.join_waker.with(|slot| {
+            // SAFETY: JOIN_WAKER set: the slot is only read by either side (I2).
             if let Some(waker) = unsafe { &*slot } {
                 waker.wake_by_ref();
             }
@@ -333,8 +334,8 @@ unsafe fn can_read_output<F: Future, S>(cell: &Cell<F, S>, waker: &Waker) -> boo
         return true;
     }
     if snapshot.is(JOIN_WAKER) {
-        // SAFETY: JOIN_WAKER set: the slot is read-only for both sides (I2).
         let same = cell.join_waker.with(|slot| {
+            // SAFETY: JOIN_WAKER set: the slot is read-only for both sides (I2).
             unsafe { &*slot }
                 .as_ref()
                 .is_some_and(|w| w.will_wake(waker))
@@ -365,9 +366,9 @@ unsafe fn drop_join_handle<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: reached through this cell's vtable from the JoinHandle's drop.
     let cell = unsafe { cell::<F, S>(ptr) };
     match cell.header.state.unset_join_interest() {
-        // SAFETY: complete with JOIN_INTEREST: the output is ours to drop (I2); a panic in its
-        // destructor is swallowed, as in `complete`.
         Err(()) => {
+            // SAFETY: complete with JOIN_INTEREST: the output is ours to drop (I2); a panic in
+            // its destructor is swallowed, as in `complete`.
             let _ = unsafe { cell.set_stage(Stage::Consumed) };
         }
         // SAFETY: we cleared JOIN_WAKER, so the slot is ours (I2).

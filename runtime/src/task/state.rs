@@ -112,7 +112,9 @@ impl State {
     /// A new task: notified (its first `Notified` is about to be submitted), with a
     /// `JoinHandle`, and `refs` references.
     pub(crate) fn new(refs: usize) -> State {
-        State(AtomicUsize::new(NOTIFIED | JOIN_INTEREST | refs * REF_ONE))
+        State(AtomicUsize::new(
+            NOTIFIED | JOIN_INTEREST | (refs * REF_ONE),
+        ))
     }
 
     pub(crate) fn load(&self) -> Snapshot {
@@ -145,7 +147,7 @@ impl State {
             } else if s.is(RUNNING) {
                 Ok((s.0 | NOTIFIED, WakeAction::Nothing))
             } else {
-                Ok((s.0 | NOTIFIED | REF_ONE, WakeAction::Submit))
+                Ok(((s.0 | NOTIFIED) + REF_ONE, WakeAction::Submit))
             }
         })
     }
@@ -221,7 +223,7 @@ impl State {
             } else if s.is(RUNNING) || s.is(NOTIFIED) {
                 Ok((s.0 | CANCELLED, WakeAction::Nothing))
             } else {
-                Ok((s.0 | CANCELLED | NOTIFIED | REF_ONE, WakeAction::Submit))
+                Ok(((s.0 | CANCELLED | NOTIFIED) + REF_ONE, WakeAction::Submit))
             }
         })
     }
