@@ -176,7 +176,10 @@ fn task_join_vs_complete() {
             Poll::Pending => {
                 // Completion came after our registration: it must have woken us.
                 assert_eq!(woken.load(SeqCst), 1);
-                assert_eq!(poll_join(&mut join, &waker).map(Result::unwrap), Poll::Ready(5));
+                assert_eq!(
+                    poll_join(&mut join, &waker).map(Result::unwrap),
+                    Poll::Ready(5)
+                );
             }
         }
         assert_eq!(drops.load(SeqCst), 1);
@@ -212,7 +215,10 @@ fn counting_waker(count: Arc<AtomicUsize>) -> Waker {
     unsafe fn clone(data: *const ()) -> RawWaker {
         // SAFETY: data is a leaked Box<Count> owned by the waker being cloned.
         let count = unsafe { &*(data as *const Count) };
-        RawWaker::new(Box::into_raw(Box::new(Count(count.0.clone()))) as *const (), vtable())
+        RawWaker::new(
+            Box::into_raw(Box::new(Count(count.0.clone()))) as *const (),
+            vtable(),
+        )
     }
     unsafe fn wake(data: *const ()) {
         // SAFETY: as in `clone`; wake by value consumes the box.
@@ -236,6 +242,18 @@ fn counting_waker(count: Arc<AtomicUsize>) -> Waker {
 
 // ---- park / unpark with the whole runtime -------------------------------------------------
 
+/// Runs a whole-runtime model. With more than one worker the state space at two preemptions
+/// is beyond a CI budget (millions of executions), so those models are bounded at one
+/// preemption, which is what the no-lost-wakeup races (a push racing a park) need; the
+/// one-worker models take `LOOM_MAX_PREEMPTIONS` as it is.
+fn model_runtime(workers: usize, f: impl Fn(crate::Runtime) + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if workers > 1 {
+        builder.preemption_bound = Some(builder.preemption_bound.map_or(1, |b| b.min(1)));
+    }
+    builder.check(move || f(runtime(workers)));
+}
+
 fn runtime(workers: usize) -> crate::Runtime {
     crate::Runtime::builder()
         .worker_threads(workers)
@@ -244,9 +262,28 @@ fn runtime(workers: usize) -> crate::Runtime {
 }
 
 #[test]
+fn park_spawn_from_outside_one_worker() {
+    model_runtime(1, |rt| {
+        let join = rt.spawn(async { 1 });
+        assert_eq!(rt.block_on(join).unwrap(), 1);
+    });
+}
+
+#[test]
+fn park_wake_from_foreign_thread_one_worker() {
+    model_runtime(1, |rt| {
+        let slot = WakerSlot::default();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let join = rt.spawn(two_step(slot.clone(), drops));
+        let waker_thread = thread::spawn(move || wake_when_stored(&slot));
+        assert_eq!(rt.block_on(join).unwrap(), 7);
+        waker_thread.join().unwrap();
+    });
+}
+
+#[test]
 fn park_spawn_from_outside_two_workers() {
-    loom::model(|| {
-        let rt = runtime(2);
+    model_runtime(2, |rt| {
         let join = rt.spawn(async { 1 });
         assert_eq!(rt.block_on(join).unwrap(), 1);
     });
@@ -254,8 +291,7 @@ fn park_spawn_from_outside_two_workers() {
 
 #[test]
 fn park_spawn_from_inside_two_workers() {
-    loom::model(|| {
-        let rt = runtime(2);
+    model_runtime(2, |rt| {
         let out = rt.block_on(async {
             let outer = crate::spawn(async { crate::spawn(async { 2 }).await.unwrap() });
             outer.await.unwrap()
@@ -265,9 +301,8 @@ fn park_spawn_from_inside_two_workers() {
 }
 
 #[test]
-fn park_wake_from_foreign_thread() {
-    loom::model(|| {
-        let rt = runtime(2);
+fn park_wake_from_foreign_thread_two_workers() {
+    model_runtime(2, |rt| {
         let slot = WakerSlot::default();
         let drops = Arc::new(AtomicUsize::new(0));
         let join = rt.spawn(two_step(slot.clone(), drops));
@@ -279,8 +314,7 @@ fn park_wake_from_foreign_thread() {
 
 #[test]
 fn park_two_tasks_three_workers() {
-    loom::model(|| {
-        let rt = runtime(3);
+    model_runtime(3, |rt| {
         let a = rt.spawn(async { 1 });
         let b = rt.spawn(async { 2 });
         let sum = rt.block_on(async { a.await.unwrap() + b.await.unwrap() });

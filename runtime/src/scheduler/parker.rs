@@ -188,7 +188,7 @@ impl Inner {
         {
             Ok(_) => {}
             Err(NOTIFIED) => {
-                self.state.store(EMPTY, SeqCst);
+                self.state.swap(EMPTY, SeqCst);
                 return;
             }
             Err(state) => unreachable!("parker state {state}"),
@@ -208,7 +208,7 @@ impl Inner {
         {
             Ok(_) => {}
             Err(NOTIFIED) => {
-                self.state.store(EMPTY, SeqCst);
+                self.state.swap(EMPTY, SeqCst);
                 return true;
             }
             Err(state) => unreachable!("parker state {state}"),
@@ -230,25 +230,16 @@ impl Inner {
         }
         loop {
             self.condvar.wait(&mut guard);
-            match self.state.load(SeqCst) {
-                NOTIFIED => {
-                    self.state.store(EMPTY, SeqCst);
-                    return true;
+            // Consume with read-modify-writes only: an RMW reads the latest value and so
+            // synchronises with the `unpark` that wrote it (a plain load + store could read an
+            // older NOTIFIED and then erase a newer one without acquiring what it published).
+            match self.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst) {
+                Ok(_) => return true,
+                Err(DRIVER_FREE) => {
+                    // An unpark racing with us swaps NOTIFIED in first; either ends the sleep.
+                    return self.state.swap(EMPTY, SeqCst) == NOTIFIED;
                 }
-                DRIVER_FREE => {
-                    // Under the mutex; an unpark racing with us swaps NOTIFIED in first.
-                    return match self
-                        .state
-                        .compare_exchange(DRIVER_FREE, EMPTY, SeqCst, SeqCst)
-                    {
-                        Ok(_) => false,
-                        Err(_) => {
-                            self.state.store(EMPTY, SeqCst);
-                            true
-                        }
-                    };
-                }
-                _ => {} // spurious wake-up: keep sleeping
+                Err(_) => {} // spurious wake-up: keep sleeping
             }
         }
     }

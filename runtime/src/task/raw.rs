@@ -430,3 +430,21 @@ unsafe fn waker_drop(data: *const ()) {
     // SAFETY: as in `waker_clone`; this gives up the waker's reference.
     unsafe { drop_reference(NonNull::new_unchecked(data as *mut Header)) }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The allocation of an empty task (`std::future::ready(())` on a runtime). Pinned so that
+    /// growth of the header is a conscious decision; ARCHITECTURE.md quotes the figures.
+    #[test]
+    fn empty_task_size() {
+        type Empty = std::future::Ready<()>;
+        let header = std::mem::size_of::<Header>();
+        let stage = std::mem::size_of::<Stage<Empty>>();
+        let task = std::mem::size_of::<Cell<Empty, crate::Handle>>();
+        println!("header {header} B, stage {stage} B, empty task {task} B");
+        assert_eq!(header, 40);
+        assert!(task <= 96, "empty task is {task} bytes");
+    }
+}
