@@ -155,7 +155,8 @@ impl BlockingPool {
                 break;
             }
             state.idle_threads += 1;
-            let timed_out = crate::sync::wait_timeout(&inner.condvar, &mut state, Some(KEEP_ALIVE));
+            let (guard, timed_out) = crate::sync::wait_timeout(&inner.condvar, state, KEEP_ALIVE);
+            state = guard;
             state.idle_threads -= 1;
             if state.pending_wakeups > 0 {
                 state.pending_wakeups -= 1;

@@ -16,7 +16,25 @@ mod imp {
     pub(crate) type Mutex<T> = parking_lot::Mutex<T>;
     /// The guard of [`Mutex`].
     pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
-    pub(crate) use parking_lot::Condvar;
+    /// A condition variable whose `wait` takes and returns the guard (loom's shape).
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) const fn new() -> Self {
+            Self(parking_lot::Condvar::new())
+        }
+        pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(&mut guard);
+            guard
+        }
+        pub(crate) fn notify_one(&self) -> bool {
+            self.0.notify_one()
+        }
+        pub(crate) fn notify_all(&self) -> usize {
+            self.0.notify_all()
+        }
+    }
 
     /// An `UnsafeCell` with loom's closure-based access API.
     #[derive(Debug)]
@@ -36,19 +54,14 @@ mod imp {
         }
     }
 
-    /// Waits on `condvar` for at most `timeout` (or forever); returns whether it timed out.
-    pub(crate) fn wait_timeout<T>(
+    /// Waits on `condvar` for at most `timeout`; returns the guard and whether it timed out.
+    pub(crate) fn wait_timeout<'a, T>(
         condvar: &Condvar,
-        guard: &mut MutexGuard<'_, T>,
-        timeout: Option<std::time::Duration>,
-    ) -> bool {
-        match timeout {
-            Some(t) => condvar.wait_for(guard, t).timed_out(),
-            None => {
-                condvar.wait(guard);
-                false
-            }
-        }
+        mut guard: MutexGuard<'a, T>,
+        timeout: std::time::Duration,
+    ) -> (MutexGuard<'a, T>, bool) {
+        let timed_out = condvar.0.wait_for(&mut guard, timeout).timed_out();
+        (guard, timed_out)
     }
 
     macro_rules! creche_thread_local {
@@ -96,8 +109,8 @@ mod imp {
         pub(crate) fn new() -> Self {
             Self(loom::sync::Condvar::new())
         }
-        pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
-            replace_with(guard, |g| self.0.wait(g).unwrap());
+        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(guard).unwrap()
         }
         pub(crate) fn notify_one(&self) -> bool {
             self.0.notify_one();
@@ -110,32 +123,12 @@ mod imp {
     }
 
     /// loom has no timed waits: a timed wait is modelled as an untimed one (never times out).
-    pub(crate) fn wait_timeout<T>(
+    pub(crate) fn wait_timeout<'a, T>(
         condvar: &Condvar,
-        guard: &mut MutexGuard<'_, T>,
-        _timeout: Option<std::time::Duration>,
-    ) -> bool {
-        condvar.wait(guard);
-        false
-    }
-
-    fn replace_with<T>(slot: &mut T, f: impl FnOnce(T) -> T) {
-        // SAFETY: `slot` is read out and a value is written back before anyone can observe it;
-        // if `f` panics the process aborts (loom models never unwind through this).
-        unsafe {
-            let old = std::ptr::read(slot);
-            let guard = AbortOnUnwind;
-            let new = f(old);
-            std::mem::forget(guard);
-            std::ptr::write(slot, new);
-        }
-    }
-
-    struct AbortOnUnwind;
-    impl Drop for AbortOnUnwind {
-        fn drop(&mut self) {
-            std::process::abort();
-        }
+        guard: MutexGuard<'a, T>,
+        _timeout: std::time::Duration,
+    ) -> (MutexGuard<'a, T>, bool) {
+        (condvar.wait(guard), false)
     }
 
     macro_rules! creche_thread_local {

@@ -229,7 +229,7 @@ impl Inner {
             }
         }
         loop {
-            self.condvar.wait(&mut guard);
+            guard = self.condvar.wait(guard);
             // Consume with read-modify-writes only: an RMW reads the latest value and so
             // synchronises with the `unpark` that wrote it (a plain load + store could read an
             // older NOTIFIED and then erase a newer one without acquiring what it published).
