@@ -1,0 +1,177 @@
+//! Helpers shared by the runtime's integration tests: a hang watchdog, drop and poll
+//! counters, and a one-shot gate that any thread can open.
+//!
+//! Each test file uses a subset of these, hence the `dead_code` allowance below.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+/// How long a test may run before the watchdog declares it hung.
+pub(crate) const HANG_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Aborts the whole process if still alive [`HANG_TIMEOUT`] after it was armed: a hang guard,
+/// never a measure of speed. Disarmed on drop.
+#[must_use = "the watchdog is disarmed when dropped"]
+pub(crate) struct Watchdog {
+    _disarm: mpsc::Sender<()>,
+}
+
+/// Arms a [`Watchdog`] for the test `name`.
+pub(crate) fn watchdog(name: &'static str) -> Watchdog {
+    let (disarm, armed) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name(format!("watchdog-{name}"))
+        .spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = armed.recv_timeout(HANG_TIMEOUT) {
+                // Straight to the process's stderr: the test harness's capture is lost on abort.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** test `{name}` still running after {HANG_TIMEOUT:?}: it hangs; \
+                     aborting the test process ***"
+                );
+                std::process::abort();
+            }
+        })
+        .expect("start the watchdog thread");
+    Watchdog { _disarm: disarm }
+}
+
+/// A shared counter (drops, polls, starts...).
+#[derive(Clone, Default)]
+pub(crate) struct Counter(Arc<AtomicUsize>);
+
+impl Counter {
+    pub(crate) fn new() -> Counter {
+        Counter::default()
+    }
+    pub(crate) fn get(&self) -> usize {
+        self.0.load(SeqCst)
+    }
+    pub(crate) fn incr(&self) -> usize {
+        self.0.fetch_add(1, SeqCst) + 1
+    }
+    /// Spins (yielding the thread) until the count reaches `n`; the watchdog guards the wait.
+    pub(crate) fn wait_for(&self, n: usize) {
+        while self.get() < n {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Increments its counter when dropped.
+pub(crate) struct DropCount(pub(crate) Counter);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.incr();
+    }
+}
+
+/// Wraps a future: counts its polls, and its drop (through a [`DropCount`] it owns).
+pub(crate) struct Tracked<F> {
+    future: Pin<Box<F>>,
+    polls: Counter,
+    _drop: DropCount,
+}
+
+/// Tracks `future`: `polls` counts every poll, `drops` the drop of the wrapper (and so of the
+/// future, which it owns).
+pub(crate) fn tracked<F: Future>(future: F, polls: &Counter, drops: &Counter) -> Tracked<F> {
+    Tracked {
+        future: Box::pin(future),
+        polls: polls.clone(),
+        _drop: DropCount(drops.clone()),
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.polls.incr();
+        self.future.as_mut().poll(cx)
+    }
+}
+
+/// A one-shot gate: futures from [`Gate::wait`] complete once [`Gate::open`] is called, from
+/// any thread. The waiting futures store their wakers in a mutex; `open` wakes them from the
+/// calling thread (which may be a plain std thread, foreign to the runtime).
+#[derive(Clone, Default)]
+pub(crate) struct Gate {
+    inner: Arc<Mutex<GateState>>,
+    /// Wakers ever registered (a waiter registers on each pending poll).
+    registered: Counter,
+}
+
+#[derive(Default)]
+struct GateState {
+    open: bool,
+    wakers: Vec<Waker>,
+}
+
+impl Gate {
+    pub(crate) fn new() -> Gate {
+        Gate::default()
+    }
+
+    /// Opens the gate and wakes every waiter, on the calling thread.
+    pub(crate) fn open(&self) {
+        let wakers = {
+            let mut state = self.inner.lock().unwrap();
+            state.open = true;
+            std::mem::take(&mut state.wakers)
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.inner.lock().unwrap().open
+    }
+
+    /// Number of pending polls so far (each registered a waker).
+    pub(crate) fn registrations(&self) -> usize {
+        self.registered.get()
+    }
+
+    /// A future that completes when the gate is open.
+    pub(crate) fn wait(&self) -> GateWait {
+        GateWait { gate: self.clone() }
+    }
+}
+
+/// The future of [`Gate::wait`].
+pub(crate) struct GateWait {
+    gate: Gate,
+}
+
+impl Future for GateWait {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.gate.inner.lock().unwrap();
+        if state.open {
+            return Poll::Ready(());
+        }
+        state.wakers.push(cx.waker().clone());
+        drop(state);
+        self.gate.registered.incr();
+        Poll::Pending
+    }
+}
+
+/// The message of a panic payload (`&str` or `String`), or `""`.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        String::new()
+    }
+}
