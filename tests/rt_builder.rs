@@ -209,3 +209,34 @@ fn builder_spawn_blocking_panic_reaches_join_handle() {
     // The only blocking thread survived the panic (or was replaced): the pool still works.
     assert_eq!(rt.block_on(rt.spawn_blocking(|| 3)).unwrap(), 3);
 }
+
+/// An idle blocking thread retires after the keep-alive, is joined by the next one to retire
+/// or at shutdown, and the pool starts new threads afterwards.
+#[test]
+fn blocking_threads_retire_after_keep_alive_and_are_replaced() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let counter = stopped.clone();
+    let rt = creche::Runtime::builder()
+        .worker_threads(1)
+        .thread_keep_alive(std::time::Duration::from_millis(1))
+        .on_thread_stop(move || {
+            counter.fetch_add(1, SeqCst);
+        })
+        .build()
+        .unwrap();
+    for round in 1..=3 {
+        assert_eq!(
+            rt.block_on(rt.spawn_blocking(move || round)).unwrap(),
+            round
+        );
+        // Wait (on a condition, not a duration) until that blocking thread has retired.
+        while stopped.load(SeqCst) < round {
+            std::thread::yield_now();
+        }
+    }
+    drop(rt);
+    // Three blocking threads and the worker.
+    assert_eq!(stopped.load(SeqCst), 4);
+}

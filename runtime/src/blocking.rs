@@ -1,7 +1,7 @@
 //! The blocking pool: threads for closures that block (`spawn_blocking`).
 //!
 //! Threads are started on demand, up to `max_blocking_threads`; one that stays idle for
-//! [`KEEP_ALIVE`] retires. A blocking closure runs as a task (so its `JoinHandle`, panic
+//! the keep-alive (`Builder::thread_keep_alive`, [`DEFAULT_KEEP_ALIVE`] by default) retires. A blocking closure runs as a task (so its `JoinHandle`, panic
 //! capture and cancellation are those of every task) whose scheduler is this pool: it is
 //! scheduled exactly once, onto the pool's queue. Shutdown cancels what is still queued and
 //! joins every thread, waiting for the closures that are running (a blocking closure cannot be
@@ -16,8 +16,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// How long an idle blocking thread waits for work before it retires.
-pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(10);
+/// How long an idle blocking thread waits for work before it retires, by default.
+pub(crate) const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub(crate) struct BlockingPool {
@@ -28,6 +28,7 @@ struct Inner {
     state: Mutex<State>,
     condvar: Condvar,
     max_threads: usize,
+    keep_alive: Duration,
     config: Arc<ThreadConfig>,
 }
 
@@ -74,7 +75,11 @@ impl<F: FnOnce() -> R, R> Future for BlockingTask<F> {
 }
 
 impl BlockingPool {
-    pub(crate) fn new(max_threads: usize, config: Arc<ThreadConfig>) -> BlockingPool {
+    pub(crate) fn new(
+        max_threads: usize,
+        keep_alive: Duration,
+        config: Arc<ThreadConfig>,
+    ) -> BlockingPool {
         BlockingPool {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
@@ -89,6 +94,7 @@ impl BlockingPool {
                 }),
                 condvar: Condvar::new(),
                 max_threads,
+                keep_alive,
                 config,
             }),
         }
@@ -155,7 +161,8 @@ impl BlockingPool {
                 break;
             }
             state.idle_threads += 1;
-            let (guard, timed_out) = crate::sync::wait_timeout(&inner.condvar, state, KEEP_ALIVE);
+            let (guard, timed_out) =
+                crate::sync::wait_timeout(&inner.condvar, state, inner.keep_alive);
             state = guard;
             state.idle_threads -= 1;
             if state.pending_wakeups > 0 {

@@ -112,6 +112,7 @@ impl From<BuildError> for io::Error {
 pub struct Builder {
     worker_threads: Option<usize>,
     max_blocking_threads: usize,
+    keep_alive: std::time::Duration,
     thread_name: String,
     stack_size: Option<usize>,
     on_start: Option<Hook>,
@@ -130,6 +131,7 @@ impl fmt::Debug for Builder {
         f.debug_struct("Builder")
             .field("worker_threads", &self.worker_threads)
             .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("thread_keep_alive", &self.keep_alive)
             .field("thread_name", &self.thread_name)
             .field("thread_stack_size", &self.stack_size)
             .field("park", &self.park.as_ref().map(|_| "custom"))
@@ -150,6 +152,7 @@ impl Builder {
         Builder {
             worker_threads: None,
             max_blocking_threads: 512,
+            keep_alive: crate::blocking::DEFAULT_KEEP_ALIVE,
             thread_name: "creche".to_owned(),
             stack_size: None,
             on_start: None,
@@ -181,6 +184,23 @@ impl Builder {
     /// ```
     pub fn max_blocking_threads(mut self, count: usize) -> Builder {
         self.max_blocking_threads = count;
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for work before it exits (default 10 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = creche_runtime::Runtime::builder()
+    ///     .thread_keep_alive(Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(rt.block_on(rt.spawn_blocking(|| 1)).unwrap(), 1);
+    /// ```
+    pub fn thread_keep_alive(mut self, duration: std::time::Duration) -> Builder {
+        self.keep_alive = duration;
         self
     }
 
@@ -299,7 +319,8 @@ impl Builder {
         let locals: Vec<Worker<_>> = (0..workers).map(|_| Worker::new_fifo()).collect();
         let stealers = locals.iter().map(Worker::stealer).collect();
         let driver = self.park.map(|park| Arc::new(DriverSlot::new(park)));
-        let blocking = BlockingPool::new(self.max_blocking_threads, config.clone());
+        let blocking =
+            BlockingPool::new(self.max_blocking_threads, self.keep_alive, config.clone());
         let handle = Handle::from_shared(Arc::new(Shared::new(stealers, driver, blocking)));
 
         let mut threads = Vec::with_capacity(workers);

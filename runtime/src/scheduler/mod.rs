@@ -12,6 +12,8 @@
 pub(crate) mod idle;
 pub(crate) mod parker;
 pub(crate) mod queue;
+#[cfg(loom)]
+mod queue_loom;
 pub(crate) mod worker;
 
 use crate::blocking::BlockingPool;
