@@ -1,13 +1,13 @@
 //! Tasks: the allocation, its state machine, its handles.
 //!
-//! - [`state`](self::state): the atomic state word, bit by bit, and its transitions.
+//! - `state`: the atomic state word, bit by bit, and its transitions.
 //! - `raw`: the single allocation (header + scheduler + future/output + join waker), the
 //!   vtable and the `RawWaker` functions.
 //! - `join` / `error`: [`JoinHandle`] and [`JoinError`].
 //! - `list`: the owner list the runtime keeps so that shutdown can drop every future.
 //!
-//! Handles passed around inside the crate: [`Notified`] (a queued task, owning one reference,
-//! the item type of every run queue) and [`TaskRef`] (a borrowed pointer for the owner list).
+//! Handles passed around inside the crate: `Notified` (a queued task, owning one reference,
+//! the item type of every run queue) and `TaskRef` (a borrowed pointer for the owner list).
 
 mod error;
 mod id;
