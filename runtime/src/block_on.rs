@@ -5,7 +5,7 @@
 //! (and offers it to a worker when it wakes), so it participates in timers and I/O.
 
 use crate::coop;
-use crate::scheduler::parker::{Inner, Parker, Unparked};
+use crate::scheduler::parker::{Inner, Parker};
 use crate::{context, Handle};
 use std::future::Future;
 use std::pin::pin;
@@ -14,6 +14,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 pub(crate) fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
     let _context = context::enter_block_on(handle);
     let parker = Parker::new(handle.shared.driver.clone());
+    let _registration = handle.shared.register_block_on(&parker);
     let waker = parker_waker(parker.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
@@ -21,8 +22,8 @@ pub(crate) fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
         if let Poll::Ready(output) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
             return output;
         }
-        if parker.park() == Unparked::Driver {
-            handle.shared.offer_driver_to_any();
+        if parker.park().must_offer_driver() {
+            handle.shared.offer_driver(&parker);
         }
     }
 }

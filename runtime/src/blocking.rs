@@ -153,7 +153,9 @@ impl BlockingPool {
         loop {
             if let Some(task) = state.queue.pop_front() {
                 drop(state);
-                task.run();
+                // `run` catches the closure's panic; this catches what is left (a joiner's
+                // waker, say) so that the thread and its accounting survive.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
                 state = inner.state.lock();
                 continue;
             }

@@ -2,10 +2,15 @@
 //! (and which), the task being polled, and the coop budget.
 //!
 //! One `const`-initialised thread-local of raw pointers and cells, read on the hot paths
-//! (`spawn` and `schedule` read it on every call). It is set by guards ([`enter_worker`],
-//! [`enter_block_on`], [`enter_handle`]) that restore the previous value on drop. The handle
-//! pointer points into a `Box<Handle>` the guard owns; the worker pointer points to a core its
-//! thread keeps in place while the guard lives. So a non-null pointer is valid while set.
+//! (`spawn` and `schedule` read it on every call), set by guards ([`enter_worker`],
+//! [`enter_block_on`], [`enter_handle`]) that restore the previous value on drop.
+//!
+//! Why the pointers are always valid, even when a user drops `EnterGuard`s out of order:
+//! - `handle` points into the `Box<Handle>` held by `handle_owner` in the same thread-local.
+//!   A guard owns the *previous* box and puts it back on drop, so whatever the drop order, the
+//!   pointer and its owner are changed together.
+//! - `worker` is set only by the worker thread's own guard, created first and dropped last on
+//!   that thread, for a core that lives on the worker's stack frame meanwhile.
 
 use crate::coop::Budget;
 use crate::scheduler::worker::Core;
@@ -15,8 +20,10 @@ use std::cell::Cell;
 use std::ptr;
 
 struct Context {
-    /// The current runtime's handle (null: none).
+    /// The current runtime's handle (null: none); points into `handle_owner`.
     handle: Cell<*const Handle>,
+    /// Owns the handle `handle` points to.
+    handle_owner: Cell<Option<Box<Handle>>>,
     /// The worker core when this thread is one of the runtime's workers (null otherwise).
     worker: Cell<*const Core>,
     /// Whether this thread is driving a runtime (a worker or inside `block_on`): blocking on a
@@ -32,6 +39,7 @@ crate::sync::thread_local! {
     static CONTEXT: Context = const {
         Context {
             handle: Cell::new(ptr::null()),
+            handle_owner: Cell::new(None),
             worker: Cell::new(ptr::null()),
             entered: Cell::new(false),
             task: Cell::new(None),
@@ -67,33 +75,37 @@ pub(crate) fn is_entered() -> bool {
 
 /// Restores the previous context on drop.
 pub(crate) struct ContextGuard {
-    previous_handle: *const Handle,
-    previous_worker: *const Core,
-    previous_entered: bool,
-    /// Owns the handle the thread-local points to.
-    _current: Box<Handle>,
+    /// The handle that was current before, owned while this guard lives.
+    previous_handle: Option<Box<Handle>>,
+    /// For the worker and block_on guards: what `worker` and `entered` were before.
+    previous_driving: Option<(*const Core, bool)>,
 }
 
-fn enter(handle: &Handle, worker: *const Core, entered: bool) -> ContextGuard {
+fn enter(handle: &Handle, driving: Option<(*const Core, bool)>) -> ContextGuard {
     let current = Box::new(handle.clone());
-    CONTEXT.with(|c| ContextGuard {
-        previous_handle: c.handle.replace(&*current),
-        previous_worker: c.worker.replace(worker),
-        previous_entered: c.entered.replace(entered || c.entered.get()),
-        _current: current,
+    CONTEXT.with(|c| {
+        c.handle.set(&*current);
+        let previous_handle = c.handle_owner.replace(Some(current));
+        let previous_driving =
+            driving.map(|(worker, entered)| (c.worker.replace(worker), c.entered.replace(entered)));
+        ContextGuard {
+            previous_handle,
+            previous_driving,
+        }
     })
 }
 
 /// Makes `handle` current on this thread (for `Handle::enter` and blocking-pool threads).
 pub(crate) fn enter_handle(handle: &Handle) -> ContextGuard {
-    enter(handle, ptr::null(), false)
+    enter(handle, None)
 }
 
 /// Marks this thread as a worker of `handle`'s runtime, with `core`.
 ///
-/// The caller keeps `core` alive and in place until the guard is dropped.
+/// The caller keeps `core` alive and in place until the guard is dropped, and drops no other
+/// context guard of this thread after this one.
 pub(crate) fn enter_worker(handle: &Handle, core: &Core) -> ContextGuard {
-    enter(handle, core, true)
+    enter(handle, Some((core, true)))
 }
 
 /// Enters `handle` for `block_on`.
@@ -109,16 +121,27 @@ pub(crate) fn enter_block_on(handle: &Handle) -> ContextGuard {
              call block_on from a thread of your own or from spawn_blocking."
         );
     }
-    enter(handle, ptr::null(), true)
+    enter(handle, Some((ptr::null(), true)))
 }
 
 impl Drop for ContextGuard {
     fn drop(&mut self) {
-        let _ = CONTEXT.try_with(|c| {
-            c.handle.set(self.previous_handle);
-            c.worker.set(self.previous_worker);
-            c.entered.set(self.previous_entered);
+        let previous = self.previous_handle.take();
+        let driving = self.previous_driving;
+        let replaced = CONTEXT.try_with(|c| {
+            c.handle.set(
+                previous
+                    .as_deref()
+                    .map_or(ptr::null(), |h| h as *const Handle),
+            );
+            if let Some((worker, entered)) = driving {
+                c.worker.set(worker);
+                c.entered.set(entered);
+            }
+            c.handle_owner.replace(previous)
         });
+        // Dropped outside the thread-local access: a handle's drop may run arbitrary code.
+        drop(replaced);
     }
 }
 

@@ -78,7 +78,8 @@ pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
 #[derive(Debug)]
 #[must_use = "call made_progress() when the operation completes"]
 pub struct Progress {
-    taken: Option<Budget>,
+    /// Whether a unit was taken (false outside a budgeted poll).
+    taken: bool,
 }
 
 impl Progress {
@@ -88,14 +89,18 @@ impl Progress {
     ///
     /// See the [module documentation](self).
     pub fn made_progress(mut self) {
-        self.taken = None;
+        self.taken = false;
     }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        if let Some(before) = self.taken {
-            context::set_budget(before);
+        if self.taken {
+            // Give one unit back to whatever budget is current now (not a snapshot, which
+            // would erase what was spent meanwhile), and only inside a budgeted poll.
+            if let Budget(Some(n)) = context::budget() {
+                context::set_budget(Budget(Some(n.saturating_add(1).min(BUDGET))));
+            }
         }
     }
 }
@@ -107,9 +112,8 @@ impl Drop for Progress {
 /// See the [module documentation](self).
 #[inline]
 pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<Progress> {
-    let budget = context::budget();
-    match budget.0 {
-        None => Poll::Ready(Progress { taken: None }),
+    match context::budget().0 {
+        None => Poll::Ready(Progress { taken: false }),
         Some(0) => {
             if !context::defer(cx.waker()) {
                 cx.waker().wake_by_ref();
@@ -118,9 +122,7 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<Progress> {
         }
         Some(n) => {
             context::set_budget(Budget(Some(n - 1)));
-            Poll::Ready(Progress {
-                taken: Some(budget),
-            })
+            Poll::Ready(Progress { taken: true })
         }
     }
 }

@@ -321,3 +321,72 @@ fn park_two_tasks_three_workers() {
         assert_eq!(sum, 3);
     });
 }
+
+// ---- the driver: ownership, offers, shutdown ---------------------------------------------
+
+/// A driver with no events of its own: `park` blocks until `unpark` (a token).
+struct TokenDriver(std::sync::Arc<Token>);
+
+struct Token {
+    set: Mutex<bool>,
+    condvar: crate::sync::Condvar,
+}
+
+impl crate::park::Unpark for Token {
+    fn unpark(&self) {
+        *self.set.lock() = true;
+        self.condvar.notify_one();
+    }
+}
+
+impl crate::park::Park for TokenDriver {
+    fn park(&mut self, timeout: Option<std::time::Duration>) {
+        let mut set = self.0.set.lock();
+        if !*set && timeout.is_none() {
+            set = self.0.condvar.wait(set);
+        }
+        *set = false;
+    }
+    fn unparker(&self) -> std::sync::Arc<dyn crate::park::Unpark> {
+        self.0.clone()
+    }
+}
+
+fn runtime_with_driver(workers: usize) -> crate::Runtime {
+    let token = std::sync::Arc::new(Token {
+        set: Mutex::new(false),
+        condvar: crate::sync::Condvar::new(),
+    });
+    crate::Runtime::builder()
+        .worker_threads(workers)
+        .park(TokenDriver(token))
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn driver_spawn_from_outside_two_workers() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(builder.preemption_bound.map_or(1, |b| b.min(1)));
+    builder.max_branches = 100_000;
+    builder.check(|| {
+        let rt = runtime_with_driver(2);
+        let join = rt.spawn(async { 1 });
+        assert_eq!(rt.block_on(join).unwrap(), 1);
+    });
+}
+
+#[test]
+fn driver_wake_from_foreign_thread_one_worker() {
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 100_000;
+    builder.check(|| {
+        let rt = runtime_with_driver(1);
+        let slot = WakerSlot::default();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let join = rt.spawn(two_step(slot.clone(), drops));
+        let waker_thread = thread::spawn(move || wake_when_stored(&slot));
+        assert_eq!(rt.block_on(join).unwrap(), 7);
+        waker_thread.join().unwrap();
+    });
+}

@@ -16,13 +16,14 @@
 //! - **Found work** (`transition_worker_from_searching`): the last searcher to find work wakes
 //!   another worker, since more work may be queued behind what it found.
 //! - **Parking** (`transition_worker_to_parked`): under the lock, `unparked` (and `searching`,
-//!   if it was searching) drop and the worker joins `sleepers`. If it was the last searcher, it
-//!   then re-checks every queue and wakes a worker if any holds work. That re-check closes the
+//!   if it was searching) drop and the worker joins `sleepers`. If no searcher is left after
+//!   that, it then re-checks every queue and wakes a worker if any holds work. That re-check closes the
 //!   race with a submitter that saw `searching > 0` and relied on this searcher: the
 //!   submitter's push precedes its fence and read; the parker's `SeqCst` decrement precedes
 //!   its re-check; so either the submitter sees no searcher (and wakes someone) or the parker
-//!   sees the task. A worker that parks without searching relies on the searcher that kept it
-//!   from searching. This is what the loom model `park_unpark` checks.
+//!   sees the task. A worker that was kept from searching re-checks too when the searchers
+//!   have all gone by the time it parks (the last of them may have found work and, seeing
+//!   this worker still unparked, woken nobody). The loom models `park_*` check this protocol.
 //! - **Woken without a notification** (a driver event or a spurious wake): the worker removes
 //!   itself from `sleepers` (`unpark_worker_by_id`) before running what it found.
 
@@ -95,14 +96,16 @@ impl Idle {
         searching(prev) == 1
     }
 
-    /// The worker `index` found nothing and parks. Returns whether it was the last searcher
-    /// (the caller must then re-check every queue).
+    /// The worker `index` found nothing and parks. Returns whether no worker is left
+    /// searching (the caller must then re-check every queue).
     pub(crate) fn transition_worker_to_parked(&self, index: usize, is_searching: bool) -> bool {
         let mut sleepers = self.sleepers.lock();
-        let dec = ONE_UNPARKED + if is_searching { ONE_SEARCHING } else { 0 };
-        let prev = self.state.fetch_sub(dec, SeqCst);
+        let own = usize::from(is_searching);
+        let prev = self
+            .state
+            .fetch_sub(ONE_UNPARKED + own * ONE_SEARCHING, SeqCst);
         sleepers.push(index);
-        is_searching && searching(prev) == 1
+        searching(prev) == own
     }
 
     /// Whether worker `index` is still registered as parked (nobody notified it).

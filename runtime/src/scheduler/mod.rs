@@ -18,7 +18,7 @@ pub(crate) mod worker;
 
 use crate::blocking::BlockingPool;
 use crate::context;
-use crate::sync::{Arc, AtomicBool, Ordering::SeqCst};
+use crate::sync::{Arc, AtomicBool, Mutex, Ordering::SeqCst};
 use crate::task::list::OwnedTasks;
 use crate::task::{self, JoinHandle, Notified, Schedule, TaskId, TaskRef};
 use crate::Handle;
@@ -36,7 +36,24 @@ pub(crate) struct Shared {
     pub(crate) driver: Option<Arc<DriverSlot>>,
     pub(crate) owned: OwnedTasks,
     pub(crate) blocking: BlockingPool,
+    /// Parkers of `block_on` callers, to offer the driver to (only when there is a driver).
+    block_on_parkers: Mutex<Vec<Parker>>,
     shutdown: AtomicBool,
+}
+
+/// Removes a `block_on` parker from the offer list on drop.
+pub(crate) struct BlockOnRegistration<'a> {
+    shared: &'a Shared,
+    parker: Parker,
+}
+
+impl Drop for BlockOnRegistration<'_> {
+    fn drop(&mut self) {
+        let mut parkers = self.shared.block_on_parkers.lock();
+        if let Some(position) = parkers.iter().position(|p| p.ptr_eq(&self.parker)) {
+            parkers.swap_remove(position);
+        }
+    }
 }
 
 impl Shared {
@@ -55,6 +72,7 @@ impl Shared {
             // Under loom one shard keeps the model small; the sharding is not part of a protocol.
             owned: OwnedTasks::new(if cfg!(loom) { 1 } else { workers * 4 }),
             blocking,
+            block_on_parkers: Mutex::new(Vec::new()),
             shutdown: AtomicBool::new(false),
         }
     }
@@ -125,23 +143,32 @@ impl Shared {
         }
     }
 
-    /// The driver was released by worker `from`: offer it to a worker asleep on its condvar.
-    pub(crate) fn offer_driver(&self, from: usize) {
-        let count = self.parkers.len();
-        for offset in 1..count {
-            if self.parkers[(from + offset) % count].offer_driver() {
-                return;
-            }
+    /// The driver was released by the thread parked on `from`: offer it to another thread
+    /// asleep on its condvar (a worker, else a `block_on` caller).
+    pub(crate) fn offer_driver(&self, from: &Parker) {
+        let workers = self.parkers.iter();
+        if workers
+            .filter(|parker| !parker.ptr_eq(from))
+            .any(Parker::offer_driver)
+        {
+            return;
         }
+        let block_on = self.block_on_parkers.lock().clone();
+        let _ = block_on
+            .iter()
+            .filter(|parker| !parker.ptr_eq(from))
+            .any(Parker::offer_driver);
     }
 
-    /// Same, for a thread that is not a worker (`block_on`).
-    pub(crate) fn offer_driver_to_any(&self) {
-        for parker in self.parkers.iter() {
-            if parker.offer_driver() {
-                return;
-            }
-        }
+    /// A `block_on` caller that may park in the driver registers its parker for offers, until
+    /// the returned guard drops. Without a driver there is nothing to offer: no registration.
+    pub(crate) fn register_block_on(&self, parker: &Parker) -> Option<BlockOnRegistration<'_>> {
+        self.driver.as_ref()?;
+        self.block_on_parkers.lock().push(parker.clone());
+        Some(BlockOnRegistration {
+            shared: self,
+            parker: parker.clone(),
+        })
     }
 
     /// Step 1 of shutdown: stop the workers (they finish the poll they are in).

@@ -8,23 +8,29 @@
 //! | `PARKED_CONDVAR` | asleep on its own condition variable |
 //! | `PARKED_DRIVER` | blocked inside the driver's `park` |
 //! | `NOTIFIED` | a wake arrived (consumed by the next `park`, which then returns at once) |
-//! | `DRIVER_FREE` | asleep on the condvar and asked to come and take the free driver |
 //!
 //! `unpark` swaps in `NOTIFIED` and then wakes the thread the way its old state says (condvar
-//! notify, or the driver's `Unpark`). The condvar sleeper changes state only under its mutex,
-//! and `unpark` takes that mutex before notifying, so a notification cannot slip between the
-//! sleeper's check and its wait.
+//! notify, or the driver's `Unpark`). The condvar sleeper changes and consumes its state only
+//! under its mutex and only with read-modify-writes, and `unpark` takes that mutex before
+//! notifying, so a notification can neither slip between the sleeper's check and its wait nor
+//! be erased by it.
 //!
 //! # Driver ownership
 //!
-//! At most one thread blocks in the driver: the one that wins `try_lock` on the slot. The others
-//! sleep on their condvar. When the owner returns from the driver to run tasks, it offers the
-//! driver to one condvar sleeper (`offer_driver`: `PARKED_CONDVAR` → `DRIVER_FREE`), which goes
-//! back to park and takes the driver, so timers and I/O keep being served while the former
-//! owner runs a long poll. A thread about to sleep on its condvar re-checks, after publishing
+//! At most one thread blocks in the driver: the one that wins `try_lock` on the slot. The
+//! others sleep on their condvar. When the owner comes back from the driver to run tasks, it
+//! offers the driver to one condvar sleeper (`offer_driver`), a worker or a `block_on` caller:
+//! under the sleeper's mutex, and only if it is still `PARKED_CONDVAR`, the offer sets the
+//! sleeper's `offered` flag and notifies it. The sleeper, when it wakes, takes the driver — or,
+//! if it was also notified (it has work to do), reports the offer so that its caller passes
+//! the driver on again. The flag is separate from the state so that an `unpark` cannot erase
+//! an offer. A thread about to sleep on its condvar re-checks, after publishing
 //! `PARKED_CONDVAR`, that the driver is still owned; the owner clears `owned` before it looks
 //! for someone to offer the driver to; both with `SeqCst`, so one of them sees the other and
 //! the driver is never left unowned while a thread sleeps beside it.
+//!
+//! At shutdown the slot is closed: no thread takes the driver any more, and `shutdown` keeps
+//! unparking the driver until its owner (a `block_on` caller, perhaps) has let go of it.
 
 use crate::park::{Park, Unpark};
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering::SeqCst};
@@ -33,12 +39,12 @@ const EMPTY: usize = 0;
 const PARKED_CONDVAR: usize = 1;
 const PARKED_DRIVER: usize = 2;
 const NOTIFIED: usize = 3;
-const DRIVER_FREE: usize = 4;
 
 /// The runtime's driver, shared by all threads that may park in it.
 pub(crate) struct DriverSlot {
     driver: Mutex<Box<dyn Park>>,
     owned: AtomicBool,
+    closed: AtomicBool,
     unparker: std::sync::Arc<dyn Unpark>,
 }
 
@@ -48,20 +54,41 @@ impl DriverSlot {
         DriverSlot {
             driver: Mutex::new(driver),
             owned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             unparker,
         }
     }
 
     /// Lets the driver process ready events without blocking, if no thread is parked in it.
-    pub(crate) fn poll_without_blocking(&self) {
-        if let Some(mut driver) = self.driver.try_lock() {
-            driver.park(Some(std::time::Duration::ZERO));
+    /// Returns whether it did (the caller must then offer the driver to a sleeper, who may
+    /// have gone to sleep on its condvar while the driver was held here).
+    pub(crate) fn poll_without_blocking(&self) -> bool {
+        if self.closed.load(SeqCst) {
+            return false;
         }
+        let Some(mut driver) = self.driver.try_lock() else {
+            return false;
+        };
+        self.owned.store(true, SeqCst);
+        driver.park(Some(std::time::Duration::ZERO));
+        drop(driver);
+        self.owned.store(false, SeqCst);
+        true
     }
 
-    /// Runs the driver's shutdown (after every worker has stopped).
+    /// Closes the slot and runs the driver's shutdown, once whoever is parked in it has left.
     pub(crate) fn shutdown(&self) {
-        self.driver.lock().shutdown();
+        self.closed.store(true, SeqCst);
+        loop {
+            if let Some(mut driver) = self.driver.try_lock() {
+                driver.shutdown();
+                return;
+            }
+            // A thread (a `block_on` caller) is blocked in the driver: wake it; it will not
+            // take the driver again.
+            self.unparker.unpark();
+            crate::sync::thread::yield_now();
+        }
     }
 }
 
@@ -73,6 +100,8 @@ pub(crate) struct Parker {
 
 pub(crate) struct Inner {
     state: AtomicUsize,
+    /// Set (under `mutex`) by `offer_driver`; consumed by the sleeper under `mutex`.
+    offered: AtomicBool,
     mutex: Mutex<()>,
     condvar: Condvar,
     driver: Option<Arc<DriverSlot>>,
@@ -81,10 +110,29 @@ pub(crate) struct Inner {
 /// How a thread came out of `park`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Unparked {
-    /// It was notified, or woken spuriously, on its condvar.
-    Condvar,
-    /// It came back from the driver (notified, or the driver had events).
+    /// It was notified on its condvar.
+    Notified,
+    /// It was notified, and was offered the driver meanwhile: the caller, who has work to
+    /// do, must pass the driver on (`Shared::offer_driver`).
+    NotifiedWhileOffered,
+    /// It came back from the driver (notified, or the driver had events); the caller must
+    /// offer the driver to a sleeper before running tasks.
     Driver,
+}
+
+impl Unparked {
+    /// Whether the caller must offer the driver to another sleeper.
+    pub(crate) fn must_offer_driver(self) -> bool {
+        self != Unparked::Notified
+    }
+}
+
+/// How a condvar sleep ended.
+enum CondvarWake {
+    Notified,
+    NotifiedWhileOffered,
+    /// Go and take the driver.
+    TakeDriver,
 }
 
 impl Parker {
@@ -92,6 +140,7 @@ impl Parker {
         Parker {
             inner: Arc::new(Inner {
                 state: AtomicUsize::new(EMPTY),
+                offered: AtomicBool::new(false),
                 mutex: Mutex::new(()),
                 condvar: Condvar::new(),
                 driver,
@@ -107,21 +156,33 @@ impl Parker {
             .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
             .is_ok()
         {
-            return Unparked::Condvar;
+            return Unparked::Notified;
         }
+        let mut retry = false;
         loop {
             if let Some(slot) = &inner.driver {
-                if let Some(mut driver) = slot.driver.try_lock() {
-                    slot.owned.store(true, SeqCst);
-                    inner.park_driver(&mut **driver);
-                    slot.owned.store(false, SeqCst);
-                    return Unparked::Driver;
+                if !slot.closed.load(SeqCst) {
+                    if let Some(mut driver) = slot.driver.try_lock() {
+                        slot.owned.store(true, SeqCst);
+                        inner.park_driver(&mut **driver);
+                        // Unlock before clearing `owned`: a sleeper that still sees `owned`
+                        // will be offered the driver by our caller.
+                        drop(driver);
+                        slot.owned.store(false, SeqCst);
+                        return Unparked::Driver;
+                    }
                 }
             }
-            if inner.park_condvar() {
-                return Unparked::Condvar;
+            if retry {
+                // Told to take the driver, but another thread got to it first and has not
+                // published `owned` yet: let it run.
+                crate::sync::thread::yield_now();
             }
-            // Offered the driver: loop to take it.
+            match inner.park_condvar() {
+                CondvarWake::Notified => return Unparked::Notified,
+                CondvarWake::NotifiedWhileOffered => return Unparked::NotifiedWhileOffered,
+                CondvarWake::TakeDriver => retry = true,
+            }
         }
     }
 
@@ -133,17 +194,13 @@ impl Parker {
     /// If this thread sleeps on its condvar, asks it to come and take the free driver.
     /// Returns whether it was asked.
     pub(crate) fn offer_driver(&self) -> bool {
-        let inner = &*self.inner;
-        if inner
-            .state
-            .compare_exchange(PARKED_CONDVAR, DRIVER_FREE, SeqCst, SeqCst)
-            .is_err()
-        {
-            return false;
-        }
-        drop(inner.mutex.lock());
-        inner.condvar.notify_one();
-        true
+        let guard = self.inner.mutex.lock();
+        self.inner.offer_driver_locked(&guard)
+    }
+
+    /// Whether two handles are the same parker.
+    pub(crate) fn ptr_eq(&self, other: &Parker) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// A pointer identifying this parker, for wakers (see `block_on`).
@@ -165,10 +222,20 @@ impl Parker {
 }
 
 impl Inner {
+    /// `offer_driver`, with the sleeper's mutex held by the caller.
+    fn offer_driver_locked(&self, _guard: &crate::sync::MutexGuard<'_, ()>) -> bool {
+        if self.state.load(SeqCst) != PARKED_CONDVAR {
+            return false;
+        }
+        self.offered.store(true, SeqCst);
+        self.condvar.notify_one();
+        true
+    }
+
     fn unpark(&self) {
         match self.state.swap(NOTIFIED, SeqCst) {
             EMPTY | NOTIFIED => {}
-            PARKED_CONDVAR | DRIVER_FREE => {
+            PARKED_CONDVAR => {
                 drop(self.mutex.lock());
                 self.condvar.notify_one();
             }
@@ -198,9 +265,18 @@ impl Inner {
         self.state.swap(EMPTY, SeqCst);
     }
 
-    /// Sleeps on the condvar. Returns `true` when woken (notified or spuriously), `false` when
-    /// the driver is free for this thread to take.
-    fn park_condvar(&self) -> bool {
+    /// Leaves the condvar sleep (under the mutex), consuming a notification and an offer.
+    fn wake_from_condvar(&self) -> CondvarWake {
+        let offered = self.offered.swap(false, SeqCst);
+        let notified = self.state.swap(EMPTY, SeqCst) == NOTIFIED;
+        match (notified, offered) {
+            (true, false) => CondvarWake::Notified,
+            (true, true) => CondvarWake::NotifiedWhileOffered,
+            (false, _) => CondvarWake::TakeDriver,
+        }
+    }
+
+    fn park_condvar(&self) -> CondvarWake {
         let mut guard = self.mutex.lock();
         match self
             .state
@@ -209,38 +285,85 @@ impl Inner {
             Ok(_) => {}
             Err(NOTIFIED) => {
                 self.state.swap(EMPTY, SeqCst);
-                return true;
+                return CondvarWake::Notified;
             }
             Err(state) => unreachable!("parker state {state}"),
         }
         if let Some(slot) = &self.driver {
-            if !slot.owned.load(SeqCst) {
+            if !slot.owned.load(SeqCst) && !slot.closed.load(SeqCst) {
                 // The owner left between our try_lock and now: go and take the driver.
-                return match self
-                    .state
-                    .compare_exchange(PARKED_CONDVAR, EMPTY, SeqCst, SeqCst)
-                {
-                    Ok(_) => false,
-                    Err(_) => {
-                        // NOTIFIED or DRIVER_FREE arrived meanwhile; both end the sleep.
-                        self.state.swap(EMPTY, SeqCst) == NOTIFIED
-                    }
-                };
+                return self.wake_from_condvar();
             }
         }
         loop {
             guard = self.condvar.wait(guard);
-            // Consume with read-modify-writes only: an RMW reads the latest value and so
-            // synchronises with the `unpark` that wrote it (a plain load + store could read an
-            // older NOTIFIED and then erase a newer one without acquiring what it published).
-            match self.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst) {
-                Ok(_) => return true,
-                Err(DRIVER_FREE) => {
-                    // An unpark racing with us swaps NOTIFIED in first; either ends the sleep.
-                    return self.state.swap(EMPTY, SeqCst) == NOTIFIED;
-                }
-                Err(_) => {} // spurious wake-up: keep sleeping
+            // Both the state and the offer are consumed with read-modify-writes under the
+            // mutex: an RMW reads the latest value, so it synchronises with the `unpark` or
+            // the offer that wrote it and cannot erase a newer one.
+            if self.state.load(SeqCst) == NOTIFIED || self.offered.load(SeqCst) {
+                return self.wake_from_condvar();
             }
+            // Spurious wake-up: keep sleeping.
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    struct IdlePark;
+    struct IdleUnpark;
+    impl Unpark for IdleUnpark {
+        fn unpark(&self) {}
+    }
+    impl Park for IdlePark {
+        fn park(&mut self, _timeout: Option<Duration>) {}
+        fn unparker(&self) -> std::sync::Arc<dyn Unpark> {
+            std::sync::Arc::new(IdleUnpark)
+        }
+    }
+
+    fn wait_for_state(parker: &Parker, state: usize) {
+        while parker.inner.state.load(SeqCst) != state {
+            std::thread::yield_now();
+        }
+    }
+
+    /// Regression (review): an `unpark` landing between a driver offer and the sleeper's
+    /// wake-up used to overwrite the offer, leaving the driver unowned.
+    #[test]
+    fn an_unpark_does_not_erase_a_driver_offer() {
+        let slot = Arc::new(DriverSlot::new(Box::new(IdlePark)));
+        let _owner = slot.driver.lock(); // someone else owns the driver
+        slot.owned.store(true, SeqCst);
+        let sleeper = Parker::new(Some(slot.clone()));
+        let parked = {
+            let sleeper = sleeper.clone();
+            std::thread::spawn(move || sleeper.park())
+        };
+        wait_for_state(&sleeper, PARKED_CONDVAR);
+        // Hold the sleeper's mutex so that it cannot look before the unpark has landed.
+        let hold = sleeper.inner.mutex.lock();
+        assert!(sleeper.inner.offer_driver_locked(&hold));
+        let unparker = {
+            let sleeper = sleeper.clone();
+            std::thread::spawn(move || sleeper.unpark())
+        };
+        wait_for_state(&sleeper, NOTIFIED);
+        drop(hold);
+        unparker.join().unwrap();
+        assert_eq!(parked.join().unwrap(), Unparked::NotifiedWhileOffered);
+    }
+
+    /// An offer to a thread that is not asleep on its condvar is refused.
+    #[test]
+    fn an_offer_to_a_running_thread_is_refused() {
+        let slot = Arc::new(DriverSlot::new(Box::new(IdlePark)));
+        let parker = Parker::new(Some(slot));
+        assert!(!parker.offer_driver());
+        parker.unpark();
+        assert_eq!(parker.park(), Unparked::Notified);
     }
 }

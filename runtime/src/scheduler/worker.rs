@@ -12,7 +12,6 @@
 //! of the task that woke it, and at most [`MAX_LIFO_POLLS`] run back to back, so a ping-pong
 //! pair cannot monopolise a worker.
 
-use super::parker::Unparked;
 use super::queue::{Steal, Worker};
 use super::Shared;
 use crate::coop;
@@ -25,6 +24,10 @@ use std::task::Waker;
 pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 61;
 /// Consecutive polls from the LIFO slot before its task goes to the back of the queue.
 pub(crate) const MAX_LIFO_POLLS: usize = 3;
+/// While yielded tasks are waiting, every this many times the worker runs out of other work
+/// it steals before resuming them: a yield loop here must not starve tasks queued behind a
+/// long poll on another worker, yet stealing every time only shuffles tasks between caches.
+pub(crate) const STEAL_WHILE_YIELDING_INTERVAL: u32 = 8;
 
 /// A worker's own state; only its thread touches it (through `&self` and cells, since tasks
 /// polled by the loop reach it again through the thread-local context to schedule locally).
@@ -42,6 +45,8 @@ pub(crate) struct Core {
     deferred: RefCell<Vec<Waker>>,
     /// Set while waking `deferred`: those tasks go to the back of the local queue.
     waking_deferred: Cell<bool>,
+    /// How many times the worker ran out of local work (paces stealing while yielding).
+    out_of_work: Cell<u32>,
 }
 
 // SAFETY: a core is moved into its worker thread before that thread sets `shared` (in `run`);
@@ -62,6 +67,7 @@ impl Core {
             ),
             deferred: RefCell::new(Vec::new()),
             waking_deferred: Cell::new(false),
+            out_of_work: Cell::new(0),
         }
     }
 
@@ -96,7 +102,9 @@ impl Core {
         }
         self.waking_deferred.set(true);
         for waker in wakers {
-            waker.wake();
+            // Usually a creche task's waker, but a task may hand `yield_now` a foreign one
+            // (a sub-executor): a panic there must not take the worker down.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
         }
         self.waking_deferred.set(false);
         shared.notify_parked();
@@ -116,7 +124,9 @@ impl Core {
     fn next_task(&self, shared: &Shared, tick: u32) -> Option<Notified> {
         if tick % GLOBAL_QUEUE_INTERVAL == 0 {
             if let Some(driver) = &shared.driver {
-                driver.poll_without_blocking();
+                if driver.poll_without_blocking() {
+                    shared.offer_driver(&shared.parkers[self.index]);
+                }
             }
             self.wake_deferred(shared);
             // A batch, not one task: a long local backlog must not make the injector wait
@@ -198,8 +208,8 @@ impl Core {
         }
         loop {
             let parker = &shared.parkers[self.index];
-            if parker.park() == Unparked::Driver {
-                shared.offer_driver(self.index);
+            if parker.park().must_offer_driver() {
+                shared.offer_driver(parker);
             }
             if shared.is_shutdown() {
                 return false;
@@ -254,13 +264,18 @@ pub(crate) fn run(handle: Handle, mut core: Box<Core>) {
             core.run_task(shared, task);
             continue;
         }
-        // Tasks that yielded on this worker go before stealing: taking another worker's
-        // queue while ours still has work to resume only moves tasks between caches.
-        if core.wake_deferred(shared) {
+        // Tasks that yielded here are resumed before stealing, except every
+        // STEAL_WHILE_YIELDING_INTERVAL-th time.
+        let out_of_work = core.out_of_work.get().wrapping_add(1);
+        core.out_of_work.set(out_of_work);
+        if out_of_work % STEAL_WHILE_YIELDING_INTERVAL != 0 && core.wake_deferred(shared) {
             continue;
         }
         if let Some(task) = core.steal_work(shared) {
             core.run_task(shared, task);
+            continue;
+        }
+        if core.wake_deferred(shared) {
             continue;
         }
         if !core.park(shared) {

@@ -6,8 +6,39 @@ pub(crate) use loom::sync::Arc;
 pub(crate) use loom::thread;
 
 /// A loom mutex with the `parking_lot` API (`lock()` returns the guard directly).
+///
+/// `try_lock` goes through a flag of its own: loom 0.7 treats a thread whose next operation is
+/// a `try_lock` like one waiting in `lock` and blocks it while the mutex is held, which reports
+/// false deadlocks for a thread that would just have moved on. The crate never mixes `lock`
+/// and `try_lock` on one mutex (only the driver slot uses `try_lock`).
 #[derive(Debug)]
-pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+pub(crate) struct Mutex<T>(loom::sync::Mutex<T>, AtomicBool);
+
+/// The guard of [`Mutex::try_lock`].
+pub(crate) struct TryLockGuard<'a, T> {
+    guard: Option<MutexGuard<'a, T>>,
+    flag: &'a AtomicBool,
+}
+
+impl<T> std::ops::Deref for TryLockGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.guard.as_ref().expect("held until drop")
+    }
+}
+
+impl<T> std::ops::DerefMut for TryLockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.guard.as_mut().expect("held until drop")
+    }
+}
+
+impl<T> Drop for TryLockGuard<'_, T> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        self.flag.store(false, Ordering::Release);
+    }
+}
 /// The guard of [`Mutex`].
 pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
 
@@ -19,13 +50,19 @@ impl<T: Default> Default for Mutex<T> {
 
 impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Self {
-        Self(loom::sync::Mutex::new(value))
+        Self(loom::sync::Mutex::new(value), AtomicBool::new(false))
     }
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         self.0.lock().unwrap()
     }
-    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        self.0.try_lock().ok()
+    pub(crate) fn try_lock(&self) -> Option<TryLockGuard<'_, T>> {
+        self.1
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        Some(TryLockGuard {
+            guard: Some(self.lock()),
+            flag: &self.1,
+        })
     }
 }
 

@@ -235,7 +235,11 @@ where
             // SAFETY: RUNNING is ours. Drop the future before publishing its output.
             match unsafe { cell.set_stage(Stage::Consumed) } {
                 Ok(()) => Ok(value),
-                Err(panic) => Err(JoinError::panic(cell.header.id, panic)),
+                Err(panic) => {
+                    // The output is not delivered; its destructor may panic as well.
+                    let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+                    Err(JoinError::panic(cell.header.id, panic))
+                }
             }
         }
         Err(panic) => {
@@ -268,7 +272,9 @@ unsafe fn complete<F: Future, S: Schedule>(cell: &Cell<F, S>, ptr: NonNull<Heade
         cell.join_waker.with(|slot| {
             // SAFETY: JOIN_WAKER set: the slot is only read by either side (I2).
             if let Some(waker) = unsafe { &*slot } {
-                waker.wake_by_ref();
+                // A joiner's waker is foreign code: if it panics, the task must still be
+                // released below, and the thread running us must survive.
+                let _ = catch_unwind(AssertUnwindSafe(|| waker.wake_by_ref()));
             }
         });
     }
