@@ -24,6 +24,10 @@ use std::task::Waker;
 pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 61;
 /// Consecutive polls from the LIFO slot before its task goes to the back of the queue.
 pub(crate) const MAX_LIFO_POLLS: usize = 3;
+/// Yielded tasks are resumed when the worker runs out of other work, at fairness ticks when
+/// the injector is empty, and at the latest every this many ticks (a multiple of
+/// GLOBAL_QUEUE_INTERVAL).
+pub(crate) const DEFERRED_WAKE_INTERVAL: u32 = 4 * GLOBAL_QUEUE_INTERVAL;
 /// While yielded tasks are waiting, every this many times the worker runs out of other work
 /// it steals before resuming them: a yield loop here must not starve tasks queued behind a
 /// long poll on another worker, yet stealing every time only shuffles tasks between caches.
@@ -128,7 +132,11 @@ impl Core {
                     shared.offer_driver(&shared.parkers[self.index]);
                 }
             }
-            self.wake_deferred(shared);
+            // Resume yielded tasks here unless tasks from outside are waiting (they go first),
+            // and in any case every DEFERRED_WAKE_INTERVAL ticks.
+            if tick % DEFERRED_WAKE_INTERVAL == 0 || shared.injector.is_empty() {
+                self.wake_deferred(shared);
+            }
             // A batch, not one task: a long local backlog must not make the injector wait
             // GLOBAL_QUEUE_INTERVAL ticks per task.
             if let Some(task) = steal_loop(|| shared.injector.steal_batch_and_pop(&self.local)) {
