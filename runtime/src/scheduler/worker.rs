@@ -19,9 +19,14 @@ use crate::task::Notified;
 use crate::Handle;
 use std::cell::{Cell, RefCell};
 use std::task::Waker;
+use std::time::{Duration, Instant};
 
 /// Check the injector first every this many ticks (tokio's figure).
 pub(crate) const GLOBAL_QUEUE_INTERVAL: u32 = 61;
+/// The real time of local work the injector's fairness check aims to leave between checks.
+pub(crate) const INJECTOR_CHECK_TARGET: Duration = Duration::from_micros(100);
+/// The fewest ticks between two fairness checks of the injector.
+pub(crate) const INJECTOR_MIN_INTERVAL: u32 = 2;
 /// Consecutive polls from the LIFO slot before its task goes to the back of the queue.
 pub(crate) const MAX_LIFO_POLLS: usize = 3;
 /// Yielded tasks are resumed when the worker runs out of other work, at fairness ticks when
@@ -51,6 +56,11 @@ pub(crate) struct Core {
     waking_deferred: Cell<bool>,
     /// How many times the worker ran out of local work (paces stealing while yielding).
     out_of_work: Cell<u32>,
+    /// Ticks until the next fairness check of the injector, the current interval between
+    /// checks, and when the last one happened (see `check_injector`).
+    injector_countdown: Cell<u32>,
+    injector_interval: Cell<u32>,
+    last_injector_check: Cell<Instant>,
 }
 
 // SAFETY: a core is moved into its worker thread before that thread sets `shared` (in `run`);
@@ -72,6 +82,9 @@ impl Core {
             deferred: RefCell::new(Vec::new()),
             waking_deferred: Cell::new(false),
             out_of_work: Cell::new(0),
+            injector_countdown: Cell::new(GLOBAL_QUEUE_INTERVAL),
+            injector_interval: Cell::new(GLOBAL_QUEUE_INTERVAL),
+            last_injector_check: Cell::new(Instant::now()),
         }
     }
 
@@ -137,11 +150,9 @@ impl Core {
             if tick % DEFERRED_WAKE_INTERVAL == 0 || shared.injector.is_empty() {
                 self.wake_deferred(shared);
             }
-            // A batch, not one task: a long local backlog must not make the injector wait
-            // GLOBAL_QUEUE_INTERVAL ticks per task.
-            if let Some(task) = steal_loop(|| shared.injector.steal_batch_and_pop(&self.local)) {
-                return Some(task);
-            }
+        }
+        if let Some(task) = self.check_injector(shared) {
+            return Some(task);
         }
         if let Some(task) = self.lifo.take() {
             return Some(task);
@@ -152,6 +163,33 @@ impl Core {
         if shared.injector.is_empty() {
             return None;
         }
+        steal_loop(|| shared.injector.steal_batch_and_pop(&self.local))
+    }
+
+    /// The fairness check of the injector, while local work never runs out. It takes a batch,
+    /// not one task, and its interval adapts to how long the local tasks run: it aims at one
+    /// check per INJECTOR_CHECK_TARGET of work, between INJECTOR_MIN_INTERVAL and
+    /// GLOBAL_QUEUE_INTERVAL ticks. So tasks from outside wait about the same real time behind
+    /// long polls (a 10 µs poll: a check every ~10 ticks) as behind short ones (every 61), at
+    /// the cost of one clock read per check.
+    fn check_injector(&self, shared: &Shared) -> Option<Notified> {
+        let countdown = self.injector_countdown.get();
+        if countdown > 1 {
+            self.injector_countdown.set(countdown - 1);
+            return None;
+        }
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(self.last_injector_check.replace(now));
+        let interval = self.injector_interval.get();
+        let interval = if elapsed > INJECTOR_CHECK_TARGET {
+            (interval / 2).max(INJECTOR_MIN_INTERVAL)
+        } else if elapsed < INJECTOR_CHECK_TARGET / 4 {
+            (interval * 2).min(GLOBAL_QUEUE_INTERVAL)
+        } else {
+            interval
+        };
+        self.injector_interval.set(interval);
+        self.injector_countdown.set(interval);
         steal_loop(|| shared.injector.steal_batch_and_pop(&self.local))
     }
 
@@ -289,6 +327,8 @@ pub(crate) fn run(handle: Handle, mut core: Box<Core>) {
         if !core.park(shared) {
             break;
         }
+        // Time asleep is not time spent on local work (see `check_injector`).
+        core.last_injector_check.set(Instant::now());
     }
     core.drain();
 }
