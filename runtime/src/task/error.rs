@@ -17,27 +17,20 @@ use std::fmt;
 /// ```
 pub struct JoinError {
     id: TaskId,
-    repr: Repr,
+    repr: Failure,
 }
 
-enum Repr {
+/// Why a task has no output, as stored in the task (the id is added when it is read).
+pub(crate) enum Failure {
     Cancelled,
     Panic(Box<dyn Any + Send + 'static>),
 }
 
-impl JoinError {
-    pub(crate) fn cancelled(id: TaskId) -> JoinError {
-        JoinError {
-            id,
-            repr: Repr::Cancelled,
-        }
-    }
+use Failure as Repr;
 
-    pub(crate) fn panic(id: TaskId, payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError {
-            id,
-            repr: Repr::Panic(payload),
-        }
+impl JoinError {
+    pub(crate) fn new(id: TaskId, failure: Failure) -> JoinError {
+        JoinError { id, repr: failure }
     }
 
     /// The task was cancelled (by `abort()` or by the runtime shutting down).
