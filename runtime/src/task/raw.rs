@@ -324,8 +324,8 @@ unsafe fn try_read_output<F: Future, S: Schedule>(
         let Stage::Finished(output) = stage else {
             panic!("a JoinHandle was polled again after it returned its output")
         };
-        // SAFETY: the JoinHandle passes a `*mut Poll<Result<F::Output, JoinError>>`.
         let output = output.map_err(|failure| JoinError::new(cell.header.id, failure));
+        // SAFETY: the JoinHandle passes a `*mut Poll<Result<F::Output, JoinError>>`.
         unsafe { *dst.cast::<Poll<Result<F::Output, JoinError>>>() = Poll::Ready(output) };
     }
 }
