@@ -182,11 +182,20 @@ pub(crate) fn set_budget(budget: Budget) -> Budget {
 /// Defers `waker` to the current worker's yield list (see `worker::Core::defer`). Returns
 /// `false` when this thread is not a worker; the caller then wakes directly.
 pub(crate) fn defer(waker: &std::task::Waker) -> bool {
-    with_current(|current| match current {
-        Some((_, Some(core))) => {
-            core.defer(waker);
-            true
+    let is_worker = with_current(|current| matches!(current, Some((_, Some(_)))));
+    if !is_worker {
+        return false;
+    }
+    // Clone outside `with_current`: a foreign waker's clone is user code, which must not run
+    // while we hold references into the thread-local.
+    let mut waker = Some(waker.clone());
+    with_current(|current| {
+        if let Some((_, Some(core))) = current {
+            core.defer(waker.take().expect("taken once"));
         }
-        _ => false,
-    })
+    });
+    if let Some(waker) = waker {
+        waker.wake(); // no longer on a worker (cannot happen today): never lose the wake
+    }
+    true
 }

@@ -25,9 +25,11 @@
 //! if it was also notified (it has work to do), reports the offer so that its caller passes
 //! the driver on again. The flag is separate from the state so that an `unpark` cannot erase
 //! an offer. A thread about to sleep on its condvar re-checks, after publishing
-//! `PARKED_CONDVAR`, that the driver is still owned; the owner clears `owned` before it looks
-//! for someone to offer the driver to; both with `SeqCst`, so one of them sees the other and
-//! the driver is never left unowned while a thread sleeps beside it.
+//! `PARKED_CONDVAR`, that the driver is still owned; the owner unlocks and withdraws its
+//! ticket from `owned` before it looks for someone to offer the driver to; both with `SeqCst`,
+//! so one of them sees the other and the driver is never left unowned while a thread sleeps
+//! beside it. (`owned` holds the holder's ticket rather than a flag, so a late withdrawal
+//! cannot erase the next holder's claim and send sleepers spinning.)
 //!
 //! At shutdown the slot is closed: no thread takes the driver any more, and `shutdown` keeps
 //! unparking the driver until its owner (a `block_on` caller, perhaps) has let go of it.
@@ -43,7 +45,10 @@ const NOTIFIED: usize = 3;
 /// The runtime's driver, shared by all threads that may park in it.
 pub(crate) struct DriverSlot {
     driver: Mutex<Box<dyn Park>>,
-    owned: AtomicBool,
+    /// The ticket of the thread holding the driver (0: nobody). A ticket, not a flag: a
+    /// holder that has unlocked clears only its own ticket, never the next holder's.
+    owned: AtomicUsize,
+    next_ticket: AtomicUsize,
     closed: AtomicBool,
     unparker: std::sync::Arc<dyn Unpark>,
 }
@@ -53,26 +58,49 @@ impl DriverSlot {
         let unparker = driver.unparker();
         DriverSlot {
             driver: Mutex::new(driver),
-            owned: AtomicBool::new(false),
+            owned: AtomicUsize::new(0),
+            next_ticket: AtomicUsize::new(1),
             closed: AtomicBool::new(false),
             unparker,
         }
+    }
+
+    /// Locks the driver for the calling thread, unless it is held or the slot is closed;
+    /// publishes the holder's ticket in `owned`.
+    fn acquire(&self) -> Option<(crate::sync::TryLockGuard<'_, Box<dyn Park>>, usize)> {
+        if self.closed.load(SeqCst) {
+            return None;
+        }
+        let guard = self.driver.try_lock()?;
+        if self.closed.load(SeqCst) {
+            // Closed between the check and the lock: shutdown may have run already.
+            return None;
+        }
+        let ticket = self.next_ticket.fetch_add(1, SeqCst).max(1);
+        self.owned.swap(ticket, SeqCst);
+        Some((guard, ticket))
+    }
+
+    /// Unlocks, then withdraws the holder's ticket (if no later holder has replaced it): a
+    /// sleeper that still sees a ticket will be offered the driver by the caller.
+    fn release(&self, guard: crate::sync::TryLockGuard<'_, Box<dyn Park>>, ticket: usize) {
+        drop(guard);
+        let _ = self.owned.compare_exchange(ticket, 0, SeqCst, SeqCst);
+    }
+
+    fn is_owned(&self) -> bool {
+        self.owned.load(SeqCst) != 0
     }
 
     /// Lets the driver process ready events without blocking, if no thread is parked in it.
     /// Returns whether it did (the caller must then offer the driver to a sleeper, who may
     /// have gone to sleep on its condvar while the driver was held here).
     pub(crate) fn poll_without_blocking(&self) -> bool {
-        if self.closed.load(SeqCst) {
-            return false;
-        }
-        let Some(mut driver) = self.driver.try_lock() else {
+        let Some((mut driver, ticket)) = self.acquire() else {
             return false;
         };
-        self.owned.store(true, SeqCst);
         driver.park(Some(std::time::Duration::ZERO));
-        drop(driver);
-        self.owned.store(false, SeqCst);
+        self.release(driver, ticket);
         true
     }
 
@@ -161,16 +189,10 @@ impl Parker {
         let mut retry = false;
         loop {
             if let Some(slot) = &inner.driver {
-                if !slot.closed.load(SeqCst) {
-                    if let Some(mut driver) = slot.driver.try_lock() {
-                        slot.owned.store(true, SeqCst);
-                        inner.park_driver(&mut **driver);
-                        // Unlock before clearing `owned`: a sleeper that still sees `owned`
-                        // will be offered the driver by our caller.
-                        drop(driver);
-                        slot.owned.store(false, SeqCst);
-                        return Unparked::Driver;
-                    }
+                if let Some((mut driver, ticket)) = slot.acquire() {
+                    inner.park_driver(&mut **driver);
+                    slot.release(driver, ticket);
+                    return Unparked::Driver;
                 }
             }
             if retry {
@@ -290,7 +312,7 @@ impl Inner {
             Err(state) => unreachable!("parker state {state}"),
         }
         if let Some(slot) = &self.driver {
-            if !slot.owned.load(SeqCst) && !slot.closed.load(SeqCst) {
+            if !slot.is_owned() && !slot.closed.load(SeqCst) {
                 // The owner left between our try_lock and now: go and take the driver.
                 return self.wake_from_condvar();
             }
@@ -336,8 +358,7 @@ mod tests {
     #[test]
     fn an_unpark_does_not_erase_a_driver_offer() {
         let slot = Arc::new(DriverSlot::new(Box::new(IdlePark)));
-        let _owner = slot.driver.lock(); // someone else owns the driver
-        slot.owned.store(true, SeqCst);
+        let _owner = slot.acquire().expect("free"); // someone else owns the driver
         let sleeper = Parker::new(Some(slot.clone()));
         let parked = {
             let sleeper = sleeper.clone();
@@ -365,5 +386,74 @@ mod tests {
         assert!(!parker.offer_driver());
         parker.unpark();
         assert_eq!(parker.park(), Unparked::Notified);
+    }
+
+    /// Regression (second review): a holder that had unlocked used to clear `owned` after the
+    /// next holder had set it, and sleepers then spun instead of sleeping. The driver checks,
+    /// each time a thread blocks in it, that the slot says it is owned.
+    #[test]
+    fn the_slot_is_owned_whenever_a_thread_is_parked_in_the_driver() {
+        use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+        use std::sync::OnceLock;
+        static SLOT: OnceLock<Arc<DriverSlot>> = OnceLock::new();
+        static VIOLATIONS: StdAtomicUsize = StdAtomicUsize::new(0);
+        static PARKS: StdAtomicUsize = StdAtomicUsize::new(0);
+        struct CheckingPark;
+        impl Park for CheckingPark {
+            fn park(&mut self, timeout: Option<Duration>) {
+                if timeout.is_none() {
+                    PARKS.fetch_add(1, SeqCst);
+                    for _ in 0..200 {
+                        std::hint::spin_loop();
+                    }
+                    if !SLOT.get().expect("set").is_owned() {
+                        VIOLATIONS.fetch_add(1, SeqCst);
+                    }
+                }
+            }
+            fn unparker(&self) -> std::sync::Arc<dyn Unpark> {
+                std::sync::Arc::new(IdleUnpark)
+            }
+        }
+        let slot = SLOT
+            .get_or_init(|| Arc::new(DriverSlot::new(Box::new(CheckingPark))))
+            .clone();
+        let parkers: Vec<Parker> = (0..3).map(|_| Parker::new(Some(slot.clone()))).collect();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads: Vec<_> = (0..3)
+            .map(|i| {
+                let (parkers, stop) = (parkers.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(SeqCst) {
+                        if parkers[i].park().must_offer_driver() {
+                            let _ = parkers
+                                .iter()
+                                .enumerate()
+                                .filter(|(j, _)| *j != i)
+                                .any(|(_, p)| p.offer_driver());
+                        }
+                    }
+                })
+            })
+            .collect();
+        while PARKS.load(SeqCst) < 20_000 {
+            std::thread::yield_now();
+        }
+        stop.store(true, SeqCst);
+        while !threads.iter().all(|t| t.is_finished()) {
+            for parker in &parkers {
+                parker.unpark();
+            }
+            std::thread::yield_now();
+        }
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(
+            VIOLATIONS.load(SeqCst),
+            0,
+            "of {} driver parks",
+            PARKS.load(SeqCst)
+        );
     }
 }

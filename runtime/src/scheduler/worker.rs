@@ -107,8 +107,8 @@ impl Core {
     }
 
     /// Records the waker of a task that yields; see `deferred`.
-    pub(crate) fn defer(&self, waker: &Waker) {
-        self.deferred.borrow_mut().push(waker.clone());
+    pub(crate) fn defer(&self, waker: Waker) {
+        self.deferred.borrow_mut().push(waker);
     }
 
     /// Wakes the tasks that yielded; returns whether there were any.
@@ -277,7 +277,10 @@ impl Core {
 
     /// Drops the tasks still queued locally (shutdown; the owner list cancels them).
     fn drain(&self) {
-        self.deferred.borrow_mut().clear();
+        for waker in std::mem::take(&mut *self.deferred.borrow_mut()) {
+            // A foreign waker's destructor is user code too.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(waker)));
+        }
         drop(self.lifo.take());
         while let Some(task) = self.local.pop() {
             drop(task);

@@ -8,6 +8,8 @@ pub(crate) use std::thread;
 pub(crate) type Mutex<T> = parking_lot::Mutex<T>;
 /// The guard of [`Mutex`].
 pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+/// The guard of `Mutex::try_lock` (the same type here; loom's shim needs its own).
+pub(crate) type TryLockGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
 /// A condition variable whose `wait` takes and returns the guard (loom's shape).
 #[derive(Debug, Default)]
 pub(crate) struct Condvar(parking_lot::Condvar);
