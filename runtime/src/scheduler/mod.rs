@@ -146,6 +146,9 @@ impl Shared {
     /// The driver was released by the thread parked on `from`: offer it to another thread
     /// asleep on its condvar (a worker, else a `block_on` caller).
     pub(crate) fn offer_driver(&self, from: &Parker) {
+        if !self.driver.as_ref().is_some_and(|slot| slot.has_sleepers()) {
+            return;
+        }
         let workers = self.parkers.iter();
         if workers
             .filter(|parker| !parker.ptr_eq(from))

@@ -49,6 +49,8 @@ pub(crate) struct DriverSlot {
     /// holder that has unlocked clears only its own ticket, never the next holder's.
     owned: AtomicUsize,
     next_ticket: AtomicUsize,
+    /// Threads asleep on their condvar beside this driver (candidates for an offer).
+    condvar_sleepers: AtomicUsize,
     closed: AtomicBool,
     unparker: std::sync::Arc<dyn Unpark>,
 }
@@ -60,6 +62,7 @@ impl DriverSlot {
             driver: Mutex::new(driver),
             owned: AtomicUsize::new(0),
             next_ticket: AtomicUsize::new(1),
+            condvar_sleepers: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             unparker,
         }
@@ -86,6 +89,13 @@ impl DriverSlot {
     fn release(&self, guard: crate::sync::TryLockGuard<'_, Box<dyn Park>>, ticket: usize) {
         drop(guard);
         let _ = self.owned.compare_exchange(ticket, 0, SeqCst, SeqCst);
+    }
+
+    /// Whether any thread sleeps on its condvar beside the driver. Read by an owner after it
+    /// released the driver: a sleeper counts itself before it re-checks `owned`, so when this
+    /// says no, any thread about to sleep will see the driver free and take it.
+    pub(crate) fn has_sleepers(&self) -> bool {
+        self.condvar_sleepers.load(SeqCst) != 0
     }
 
     fn is_owned(&self) -> bool {
@@ -311,12 +321,20 @@ impl Inner {
             }
             Err(state) => unreachable!("parker state {state}"),
         }
-        if let Some(slot) = &self.driver {
-            if !slot.is_owned() && !slot.closed.load(SeqCst) {
-                // The owner left between our try_lock and now: go and take the driver.
-                return self.wake_from_condvar();
+        let _sleeping = match &self.driver {
+            Some(slot) => {
+                // Counted before the re-check of `owned`, so that an owner who finds no
+                // sleeper to offer the driver to has released it before we look (see
+                // `DriverSlot::has_sleepers`).
+                let sleeping = CondvarSleeper::new(slot);
+                if !slot.is_owned() && !slot.closed.load(SeqCst) {
+                    // The owner left between our try_lock and now: go and take the driver.
+                    return self.wake_from_condvar();
+                }
+                Some(sleeping)
             }
-        }
+            None => None,
+        };
         loop {
             guard = self.condvar.wait(guard);
             // Both the state and the offer are consumed with read-modify-writes under the
@@ -327,6 +345,22 @@ impl Inner {
             }
             // Spurious wake-up: keep sleeping.
         }
+    }
+}
+
+/// Counts a thread asleep on its condvar beside a driver, while it lives.
+struct CondvarSleeper<'a>(&'a DriverSlot);
+
+impl<'a> CondvarSleeper<'a> {
+    fn new(slot: &'a DriverSlot) -> Self {
+        slot.condvar_sleepers.fetch_add(1, SeqCst);
+        CondvarSleeper(slot)
+    }
+}
+
+impl Drop for CondvarSleeper<'_> {
+    fn drop(&mut self) {
+        self.0.condvar_sleepers.fetch_sub(1, SeqCst);
     }
 }
 
