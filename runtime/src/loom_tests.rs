@@ -261,6 +261,16 @@ fn runtime(workers: usize) -> crate::Runtime {
         .expect("runtime")
 }
 
+/// A task whose waker a foreign thread takes and wakes; block_on waits for its output.
+fn wake_from_foreign_thread(rt: &crate::Runtime) {
+    let slot = WakerSlot::default();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let join = rt.spawn(two_step(slot.clone(), drops));
+    let waker_thread = thread::spawn(move || wake_when_stored(&slot));
+    assert_eq!(rt.block_on(join).unwrap(), 7);
+    waker_thread.join().unwrap();
+}
+
 #[test]
 fn park_spawn_from_outside_one_worker() {
     model_runtime(1, |rt| {
@@ -272,12 +282,7 @@ fn park_spawn_from_outside_one_worker() {
 #[test]
 fn park_wake_from_foreign_thread_one_worker() {
     model_runtime(1, |rt| {
-        let slot = WakerSlot::default();
-        let drops = Arc::new(AtomicUsize::new(0));
-        let join = rt.spawn(two_step(slot.clone(), drops));
-        let waker_thread = thread::spawn(move || wake_when_stored(&slot));
-        assert_eq!(rt.block_on(join).unwrap(), 7);
-        waker_thread.join().unwrap();
+        wake_from_foreign_thread(&rt);
     });
 }
 
@@ -303,12 +308,7 @@ fn park_spawn_from_inside_two_workers() {
 #[test]
 fn park_wake_from_foreign_thread_two_workers() {
     model_runtime(2, |rt| {
-        let slot = WakerSlot::default();
-        let drops = Arc::new(AtomicUsize::new(0));
-        let join = rt.spawn(two_step(slot.clone(), drops));
-        let waker_thread = thread::spawn(move || wake_when_stored(&slot));
-        assert_eq!(rt.block_on(join).unwrap(), 7);
-        waker_thread.join().unwrap();
+        wake_from_foreign_thread(&rt);
     });
 }
 
@@ -382,11 +382,6 @@ fn driver_wake_from_foreign_thread_one_worker() {
     builder.max_branches = 100_000;
     builder.check(|| {
         let rt = runtime_with_driver(1);
-        let slot = WakerSlot::default();
-        let drops = Arc::new(AtomicUsize::new(0));
-        let join = rt.spawn(two_step(slot.clone(), drops));
-        let waker_thread = thread::spawn(move || wake_when_stored(&slot));
-        assert_eq!(rt.block_on(join).unwrap(), 7);
-        waker_thread.join().unwrap();
+        wake_from_foreign_thread(&rt);
     });
 }
