@@ -44,6 +44,10 @@ unsafe fn borrow(data: *const ()) -> std::mem::ManuallyDrop<Parker> {
     std::mem::ManuallyDrop::new(unsafe { Parker::from_raw(data as *const Inner) })
 }
 
+/// # Safety
+///
+/// For every function of this vtable: `data` comes from `Parker::into_raw` and the waker
+/// still holds its count.
 unsafe fn clone(data: *const ()) -> RawWaker {
     // SAFETY: a waker's data satisfies `borrow`'s contract.
     let parker = unsafe { borrow(data) };

@@ -176,6 +176,12 @@ pub(crate) unsafe fn drop_reference(ptr: NonNull<Header>) {
     }
 }
 
+/// `Vtable::run`: polls the task once (or cancels it).
+///
+/// # Safety
+///
+/// `ptr` is a task made with these `F` and `S`, and the caller gives up the reference of the
+/// `Notified` it ran.
 unsafe fn run<F, S>(ptr: NonNull<Header>)
 where
     F: Future + Send + 'static,
@@ -286,6 +292,12 @@ unsafe fn complete<F: Future, S: Schedule>(cell: &Cell<F, S>, ptr: NonNull<Heade
     }
 }
 
+/// `Vtable::schedule`: submits a `Notified` to the task's scheduler.
+///
+/// # Safety
+///
+/// `ptr` is a task made with these `F` and `S`; the caller has counted (and gives up) the
+/// reference the submitted `Notified` owns.
 unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: reached through this cell's vtable; the caller accounted a reference for the
     // Notified handle it asks us to submit.
@@ -293,6 +305,11 @@ unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     cell.scheduler.schedule(Notified::from_raw(ptr), false);
 }
 
+/// `Vtable::shutdown`: cancels the task in place unless another thread polls it.
+///
+/// # Safety
+///
+/// `ptr` is a task made with these `F` and `S`, and the caller gives up one reference.
 unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: reached through this cell's vtable with one reference owned by the caller.
     let cell = unsafe { cell::<F, S>(ptr) };
@@ -308,6 +325,12 @@ unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     }
 }
 
+/// `Vtable::try_read_output`: the `JoinHandle`'s poll.
+///
+/// # Safety
+///
+/// Called by the task's `JoinHandle` only (it holds JOIN_INTEREST and a reference), with
+/// `dst` pointing to a `Poll<Result<F::Output, JoinError>>`.
 unsafe fn try_read_output<F: Future, S: Schedule>(
     ptr: NonNull<Header>,
     dst: *mut (),
@@ -370,6 +393,11 @@ unsafe fn can_read_output<F: Future, S>(cell: &Cell<F, S>, waker: &Waker) -> boo
     }
 }
 
+/// `Vtable::drop_join_handle`.
+///
+/// # Safety
+///
+/// Called once, by the task's `JoinHandle` as it drops; gives up its reference.
 unsafe fn drop_join_handle<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // SAFETY: reached through this cell's vtable from the JoinHandle's drop.
     let cell = unsafe { cell::<F, S>(ptr) };
@@ -387,6 +415,11 @@ unsafe fn drop_join_handle<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     unsafe { drop_reference(ptr) }
 }
 
+/// `Vtable::dealloc`: frees the allocation.
+///
+/// # Safety
+///
+/// The last reference to the task is gone (I1), and `F`/`S` are the task's types.
 unsafe fn dealloc<F: Future, S>(ptr: NonNull<Header>) {
     // SAFETY: the last reference is gone (I1); the allocation came from `Box` in `allocate`.
     drop(unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) });
@@ -401,6 +434,10 @@ fn raw_waker(ptr: NonNull<Header>) -> RawWaker {
 static WAKER_VTABLE: RawWakerVTable =
     RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
 
+/// # Safety
+///
+/// For every `waker_*` function: `data` is the header pointer of a task the waker holds a
+/// reference to (I1).
 unsafe fn waker_clone(data: *const ()) -> RawWaker {
     // SAFETY: a waker's data is the header pointer of a task it holds a reference to (I1).
     let ptr = unsafe { NonNull::new_unchecked(data as *mut Header) };
