@@ -62,12 +62,16 @@ fn live_bytes() -> isize {
 }
 
 /// How far above its starting level the heap may end (bookkeeping of crossbeam's queues and
-/// epochs, thread-locals touched late...).
+/// epochs, thread-locals touched late...). The largest part is deferred reclamation: a
+/// crossbeam deque that grows and shrinks retires its old buffers (8 KiB for 1,024 slots)
+/// through the epoch collector, which frees them later; a dozen of them can still be pending
+/// when the test measures (seen: 108 KiB, about 1 run in 12). Half a MiB of slack still catches
+/// a leak of one task in 200 (88 bytes each) and, with `RUNTIMES`, 13 KiB per runtime.
 ///
 /// Whatever the runtime's threads print while the test runs is buffered by the harness's output
 /// capture, which is heap the counter sees: debugging `eprintln!`s in the runtime make this
 /// test fail unless it runs with `--nocapture`.
-const SLACK: isize = 64 * 1024;
+const SLACK: isize = 512 * 1024;
 
 /// Tasks of the stress run, and how many are in flight at once.
 const TASKS: u64 = 1_000_000;
