@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{panic_message, tracked, watchdog, Counter, Gate};
+use common::{panic_message, spawn_and_sum, tracked, watchdog, Counter, Gate};
 use creche::Runtime;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
@@ -101,16 +101,7 @@ fn panic_worker_survives() {
     for _ in 0..20 {
         drop(rt.spawn(async { panic!("detached") }));
     }
-    let sum = rt.block_on(async {
-        let tasks: Vec<_> = (0..100_u32)
-            .map(|i| creche::spawn(async move { i }))
-            .collect();
-        let mut sum = 0;
-        for task in tasks {
-            sum += task.await.unwrap();
-        }
-        sum
-    });
+    let sum = rt.block_on(spawn_and_sum(100));
     assert_eq!(sum, 4950);
     assert_eq!(worker(&rt), before, "the same worker thread runs on");
     drop(rt);

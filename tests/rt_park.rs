@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{watchdog, Counter, DropCount};
+use common::{spawn_and_sum, watchdog, Counter, DropCount};
 use creche::runtime::park::{Park, Unpark};
 use creche::Runtime;
 use std::collections::HashSet;
@@ -175,16 +175,7 @@ fn runtime_with_driver(workers: usize) -> Fixture {
 }
 
 fn sum_of_tasks(rt: &Runtime, count: u64) -> u64 {
-    rt.block_on(async {
-        let tasks: Vec<_> = (0..count)
-            .map(|i| creche::spawn(async move { i }))
-            .collect();
-        let mut sum = 0;
-        for task in tasks {
-            sum += task.await.unwrap();
-        }
-        sum
-    })
+    rt.block_on(spawn_and_sum(count))
 }
 
 #[test]

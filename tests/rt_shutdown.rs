@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{tracked, watchdog, Counter, DropCount, Gate};
+use common::{spawn_and_sum, tracked, watchdog, Counter, DropCount, Gate};
 use creche::{Handle, JoinHandle, Runtime};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -265,16 +265,7 @@ fn shutdown_joins_worker_threads() {
         })
         .build()
         .unwrap();
-    let sum = rt.block_on(async {
-        let tasks: Vec<_> = (0..100_u32)
-            .map(|i| creche::spawn(async move { i }))
-            .collect();
-        let mut sum = 0;
-        for task in tasks {
-            sum += task.await.unwrap();
-        }
-        sum
-    });
+    let sum = rt.block_on(spawn_and_sum(100));
     assert_eq!(sum, 4950);
     drop(rt); // joins: every worker's stop hook has run when drop returns
     assert_eq!((started.get(), stopped.get()), (WORKERS, WORKERS));

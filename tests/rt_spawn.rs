@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::watchdog;
+use common::{spawn_and_sum, watchdog};
 use creche::Runtime;
 use std::sync::Arc;
 
@@ -36,16 +36,7 @@ fn stampede_spawn_from_many_threads() {
         })
         .collect();
     // ...while a task spawns onto the workers' own queues.
-    let inside = rt.spawn(async {
-        let tasks: Vec<_> = (0..PER_THREAD)
-            .map(|i| creche::spawn(async move { i }))
-            .collect();
-        let mut sum = 0;
-        for task in tasks {
-            sum += task.await.unwrap();
-        }
-        sum
-    });
+    let inside = rt.spawn(spawn_and_sum(PER_THREAD));
     barrier.wait();
     let mut total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
     total += rt.block_on(inside).unwrap();

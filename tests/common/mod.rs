@@ -175,3 +175,15 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         String::new()
     }
 }
+
+/// Spawns tasks returning `0..count` on the current runtime and sums their outputs.
+pub(crate) async fn spawn_and_sum(count: u64) -> u64 {
+    let tasks: Vec<_> = (0..count)
+        .map(|i| creche::spawn(async move { i }))
+        .collect();
+    let mut sum = 0;
+    for task in tasks {
+        sum += task.await.unwrap();
+    }
+    sum
+}
