@@ -161,8 +161,11 @@ fn builder_spawn_blocking_beyond_max_threads() {
                 let now = active.fetch_add(1, SeqCst) + 1;
                 max_active.fetch_max(now, SeqCst);
                 threads.lock().unwrap().insert(std::thread::current().id());
-                // Block a little, so that closures overlap.
-                std::thread::sleep(std::time::Duration::from_micros(200));
+                // Hold the thread until a second closure runs beside this one, so that the
+                // cap is actually reached (a pool stuck at one thread hangs: the watchdog).
+                while max_active.load(SeqCst) < 2 {
+                    std::thread::yield_now();
+                }
                 active.fetch_sub(1, SeqCst);
                 i
             })

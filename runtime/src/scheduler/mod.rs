@@ -156,8 +156,11 @@ impl Shared {
         {
             return;
         }
-        let block_on = self.block_on_parkers.lock().clone();
-        let _ = block_on
+        // Lock order: block_on_parkers, then a parker's mutex (nothing takes them the other
+        // way round).
+        let _ = self
+            .block_on_parkers
+            .lock()
             .iter()
             .filter(|parker| !parker.ptr_eq(from))
             .any(Parker::offer_driver);

@@ -26,8 +26,6 @@ pub(crate) enum Failure {
     Panic(Box<dyn Any + Send + 'static>),
 }
 
-use Failure as Repr;
-
 impl JoinError {
     pub(crate) fn new(id: TaskId, failure: Failure) -> JoinError {
         JoinError { id, repr: failure }
@@ -44,7 +42,7 @@ impl JoinError {
     /// assert!(rt.block_on(handle).unwrap_err().is_cancelled());
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        matches!(self.repr, Repr::Cancelled)
+        matches!(self.repr, Failure::Cancelled)
     }
 
     /// The task panicked.
@@ -56,7 +54,7 @@ impl JoinError {
     /// assert!(rt.block_on(rt.spawn(async { panic!() })).unwrap_err().is_panic());
     /// ```
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panic(_))
+        matches!(self.repr, Failure::Panic(_))
     }
 
     /// The panic payload, to resume with `std::panic::resume_unwind`.
@@ -94,8 +92,8 @@ impl JoinError {
     /// ```
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(payload) => Ok(payload),
-            Repr::Cancelled => Err(self),
+            Failure::Panic(payload) => Ok(payload),
+            Failure::Cancelled => Err(self),
         }
     }
 
@@ -124,8 +122,8 @@ fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
-            Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
-            Repr::Panic(payload) => match panic_message(payload.as_ref()) {
+            Failure::Cancelled => write!(f, "task {} was cancelled", self.id),
+            Failure::Panic(payload) => match panic_message(payload.as_ref()) {
                 Some(message) => write!(f, "task {} panicked with message {message:?}", self.id),
                 None => write!(f, "task {} panicked", self.id),
             },
@@ -136,8 +134,8 @@ impl fmt::Display for JoinError {
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
-            Repr::Cancelled => write!(f, "JoinError::Cancelled({:?})", self.id),
-            Repr::Panic(payload) => match panic_message(payload.as_ref()) {
+            Failure::Cancelled => write!(f, "JoinError::Cancelled({:?})", self.id),
+            Failure::Panic(payload) => match panic_message(payload.as_ref()) {
                 Some(message) => write!(f, "JoinError::Panic({:?}, {message:?})", self.id),
                 None => write!(f, "JoinError::Panic({:?}, ..)", self.id),
             },

@@ -19,7 +19,9 @@ pub struct TaskId(NonZeroU64);
 
 /// Ids are handed to threads in blocks, so that spawning does not contend on one counter.
 const BLOCK: u64 = 1024;
-static NEXT_BLOCK: AtomicU64Static = AtomicU64Static::new();
+/// The next block of ids. A `std` atomic even under loom: it is a `static` shared by every
+/// model execution, and only hands out unique numbers (no protocol to model).
+static NEXT_BLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 std::thread_local! {
     /// The next id this thread hands out and the end of its block.
@@ -31,7 +33,7 @@ impl TaskId {
         LOCAL_IDS.with(|ids| {
             let (mut next, mut end) = ids.get();
             if next == end {
-                next = NEXT_BLOCK.fetch_block() * BLOCK + 1;
+                next = NEXT_BLOCK.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * BLOCK + 1;
                 end = next + BLOCK;
             }
             ids.set((next + 1, end));
@@ -61,18 +63,5 @@ impl fmt::Debug for TaskId {
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.0, f)
-    }
-}
-
-/// The process-wide block counter. Under loom it must not be a loom atomic (it lives in a
-/// `static` shared by every model execution), hence the plain std atomic.
-struct AtomicU64Static(std::sync::atomic::AtomicU64);
-
-impl AtomicU64Static {
-    const fn new() -> Self {
-        Self(std::sync::atomic::AtomicU64::new(0))
-    }
-    fn fetch_block(&self) -> u64 {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 }

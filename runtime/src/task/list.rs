@@ -9,6 +9,7 @@
 //! Invariant I3 of `raw.rs`: `links` of a task is read and written only under the lock of the
 //! shard the task belongs to.
 
+use super::raw::Links;
 use super::{Header, Notified, TaskRef};
 use crate::sync::Mutex;
 use std::ptr::NonNull;
@@ -55,16 +56,13 @@ impl OwnedTasks {
             return false;
         }
         let old_head = shard.head;
-        // SAFETY: under the shard lock (I3); `task` is not linked anywhere yet.
-        task.header().links.with_mut(|links| unsafe {
-            (*links).prev = None;
-            (*links).next = old_head;
-        });
-        if let Some(old) = old_head {
-            // SAFETY: `old` is linked in this shard, whose lock we hold (I3).
-            unsafe { old.as_ref() }
-                .links
-                .with_mut(|links| unsafe { (*links).prev = Some(task.0) });
+        // SAFETY: `task` is alive (the caller holds a reference) and belongs to this shard;
+        // `old` is linked in it; we hold the shard (I3).
+        unsafe {
+            shard.set_links(task.0, None, old_head);
+            if let Some(old) = old_head {
+                shard.update_links(old, |links| links.prev = Some(task.0));
+            }
         }
         shard.head = Some(task.0);
         true
@@ -74,11 +72,8 @@ impl OwnedTasks {
     /// the caller's to release).
     pub(crate) fn remove(&self, task: TaskRef) -> bool {
         let mut shard = self.shard(task).lock();
-        // SAFETY: under the shard lock (I3).
-        let (prev, next) = task
-            .header()
-            .links
-            .with(|links| unsafe { ((*links).prev, (*links).next) });
+        // SAFETY: the caller holds a reference; `task` belongs to this shard (I3).
+        let (prev, next) = unsafe { shard.links(task.0) };
         if prev.is_none() && shard.head != Some(task.0) {
             return false;
         }
@@ -112,39 +107,75 @@ impl OwnedTasks {
 }
 
 impl Shard {
+    /// Reads a task's links.
+    ///
+    /// # Safety
+    ///
+    /// `task` is alive and belongs to this shard; `&self` proves the shard lock is held (I3).
+    unsafe fn links(
+        &self,
+        task: NonNull<Header>,
+    ) -> (Option<NonNull<Header>>, Option<NonNull<Header>>) {
+        // SAFETY: guaranteed by the caller.
+        let header = unsafe { task.as_ref() };
+        // SAFETY: under the shard lock (I3), nobody else touches the links.
+        header
+            .links
+            .with(|links| unsafe { ((*links).prev, (*links).next) })
+    }
+
+    /// Changes a task's links.
+    ///
+    /// # Safety
+    ///
+    /// As for [`links`](Self::links); `&mut self` proves the shard lock is held.
+    unsafe fn update_links(&mut self, task: NonNull<Header>, f: impl FnOnce(&mut Links)) {
+        // SAFETY: guaranteed by the caller.
+        let header = unsafe { task.as_ref() };
+        // SAFETY: under the shard lock (I3), nobody else touches the links.
+        header.links.with_mut(|links| f(unsafe { &mut *links }));
+    }
+
+    /// Sets both links of a task.
+    ///
+    /// # Safety
+    ///
+    /// As for [`update_links`](Self::update_links).
+    unsafe fn set_links(
+        &mut self,
+        task: NonNull<Header>,
+        prev: Option<NonNull<Header>>,
+        next: Option<NonNull<Header>>,
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.update_links(task, |links| *links = Links { prev, next }) }
+    }
+
     fn unlink(
         &mut self,
         task: NonNull<Header>,
         prev: Option<NonNull<Header>>,
         next: Option<NonNull<Header>>,
     ) {
-        match prev {
-            // SAFETY: neighbours are linked in this shard, whose lock the caller holds (I3).
-            Some(p) => unsafe { p.as_ref() }
-                .links
-                .with_mut(|links| unsafe { (*links).next = next }),
-            None => self.head = next,
+        // SAFETY: `task` and its neighbours are linked in this shard, so alive (the list holds
+        // a reference to each), and `&mut self` is the shard lock (I3).
+        unsafe {
+            match prev {
+                Some(p) => self.update_links(p, |links| links.next = next),
+                None => self.head = next,
+            }
+            if let Some(n) = next {
+                self.update_links(n, |links| links.prev = prev);
+            }
+            self.set_links(task, None, None);
         }
-        if let Some(n) = next {
-            // SAFETY: as above.
-            unsafe { n.as_ref() }
-                .links
-                .with_mut(|links| unsafe { (*links).prev = prev });
-        }
-        // SAFETY: as above; `task` is now unlinked.
-        unsafe { task.as_ref() }.links.with_mut(|links| unsafe {
-            (*links).prev = None;
-            (*links).next = None;
-        });
     }
 
     /// Unlinks the first task and returns the list's reference to it as a handle.
     fn pop_front(&mut self) -> Option<Notified> {
         let head = self.head?;
-        // SAFETY: under the shard lock (I3).
-        let next = unsafe { head.as_ref() }
-            .links
-            .with(|links| unsafe { (*links).next });
+        // SAFETY: the head is linked here, so alive, and `&mut self` is the shard lock (I3).
+        let (_, next) = unsafe { self.links(head) };
         self.unlink(head, None, next);
         Some(Notified::from_raw(head))
     }
