@@ -5,6 +5,7 @@
 //! (and offers it to a worker when it wakes), so it participates in timers and I/O.
 
 use crate::coop;
+use crate::scheduler::activity::Activity;
 use crate::scheduler::parker::{Inner, Parker};
 use crate::{context, Handle};
 use std::future::Future;
@@ -15,6 +16,7 @@ pub(crate) fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
     let _context = context::enter_block_on(handle);
     let parker = Parker::new(handle.shared.driver.clone());
     let _registration = handle.shared.register_block_on(&parker);
+    let _active = handle.shared.driver.as_ref().map(|slot| Active::new(&slot.activity));
     let waker = parker_waker(parker.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);
@@ -25,6 +27,22 @@ pub(crate) fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
         if parker.park().must_offer_driver() {
             handle.shared.offer_driver(&parker);
         }
+    }
+}
+
+/// Counts a `block_on` caller as active while it is not parked (see `scheduler::activity`).
+struct Active<'a>(&'a Activity);
+
+impl<'a> Active<'a> {
+    fn new(activity: &'a Activity) -> Self {
+        activity.enter();
+        Active(activity)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.leave();
     }
 }
 

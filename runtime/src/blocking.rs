@@ -7,6 +7,7 @@
 //! joins every thread, waiting for the closures that are running (a blocking closure cannot be
 //! interrupted).
 
+use crate::scheduler::activity::Activity;
 use crate::sync::{thread, Arc, Condvar, Mutex};
 use crate::task::{self, JoinHandle, Notified, Schedule, TaskId, TaskRef};
 use crate::{builder::ThreadConfig, context, Handle};
@@ -30,6 +31,8 @@ struct Inner {
     max_threads: usize,
     keep_alive: Duration,
     config: Arc<ThreadConfig>,
+    /// With a driver: a job is active from its queueing until it has run (see `activity`).
+    activity: Option<Arc<Activity>>,
 }
 
 struct State {
@@ -74,11 +77,20 @@ impl<F: FnOnce() -> R, R> Future for BlockingTask<F> {
     }
 }
 
+impl Inner {
+    fn job_done(&self) {
+        if let Some(activity) = &self.activity {
+            activity.leave();
+        }
+    }
+}
+
 impl BlockingPool {
     pub(crate) fn new(
         max_threads: usize,
         keep_alive: Duration,
         config: Arc<ThreadConfig>,
+        activity: Option<Arc<Activity>>,
     ) -> BlockingPool {
         BlockingPool {
             inner: Arc::new(Inner {
@@ -96,6 +108,7 @@ impl BlockingPool {
                 max_threads,
                 keep_alive,
                 config,
+                activity,
             }),
         }
     }
@@ -119,6 +132,9 @@ impl BlockingPool {
             drop(state);
             task.shutdown();
             return;
+        }
+        if let Some(activity) = &inner.activity {
+            activity.enter();
         }
         state.queue.push_back(task);
         if state.idle_threads > state.pending_wakeups {
@@ -156,6 +172,8 @@ impl BlockingPool {
                 // `run` catches the closure's panic; this catches what is left (a joiner's
                 // waker, say) so that the thread and its accounting survive.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
+                // After the run: its completion has woken whoever waits for it.
+                inner.job_done();
                 state = inner.state.lock();
                 continue;
             }
@@ -201,6 +219,7 @@ impl BlockingPool {
         inner.condvar.notify_all();
         for task in queued {
             task.shutdown();
+            inner.job_done();
         }
         let me = thread::current().id();
         for (_, handle) in threads.into_iter().chain(last.map(|h| (0, h))) {

@@ -118,7 +118,11 @@ pub struct Builder {
     on_start: Option<Hook>,
     on_stop: Option<Hook>,
     park: Option<Box<dyn Park>>,
+    extensions: Vec<Extension>,
 }
+
+/// A value installed with [`Builder::extension`].
+pub(crate) type Extension = Box<dyn std::any::Any + Send + Sync>;
 
 impl Default for Builder {
     fn default() -> Self {
@@ -158,6 +162,7 @@ impl Builder {
             on_start: None,
             on_stop: None,
             park: None,
+            extensions: Vec::new(),
         }
     }
 
@@ -288,6 +293,33 @@ impl Builder {
         self
     }
 
+    /// Attaches a value to the runtime, one per type (a later one replaces an earlier one), for
+    /// the crates layered on top: the timer crate finds its driver's handle this way. Read it
+    /// back with [`Handle::extension`](crate::Handle::extension) or
+    /// [`Handle::with_current_extension`](crate::Handle::with_current_extension).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// #[derive(Debug, PartialEq)]
+    /// struct Config { greeting: &'static str }
+    ///
+    /// let rt = creche_runtime::Runtime::builder()
+    ///     .extension(Config { greeting: "hello" })
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(rt.handle().extension::<Config>().unwrap().greeting, "hello");
+    /// let greeting = rt.block_on(async {
+    ///     creche_runtime::Handle::with_current_extension(|c: Option<&Config>| c.unwrap().greeting)
+    /// });
+    /// assert_eq!(greeting, "hello");
+    /// ```
+    pub fn extension<T: std::any::Any + Send + Sync>(mut self, value: T) -> Builder {
+        self.extensions.retain(|e| !e.is::<T>());
+        self.extensions.push(Box::new(value));
+        self
+    }
+
     /// Starts the worker threads.
     ///
     /// # Errors
@@ -318,10 +350,21 @@ impl Builder {
         });
         let locals: Vec<Worker<_>> = (0..workers).map(|_| Worker::new_fifo()).collect();
         let stealers = locals.iter().map(Worker::stealer).collect();
-        let driver = self.park.map(|park| Arc::new(DriverSlot::new(park)));
-        let blocking =
-            BlockingPool::new(self.max_blocking_threads, self.keep_alive, config.clone());
-        let handle = Handle::from_shared(Arc::new(Shared::new(stealers, driver, blocking)));
+        let driver = self
+            .park
+            .map(|park| Arc::new(DriverSlot::new(park, workers)));
+        let blocking = BlockingPool::new(
+            self.max_blocking_threads,
+            self.keep_alive,
+            config.clone(),
+            driver.as_ref().map(|slot| slot.activity.clone()),
+        );
+        let handle = Handle::from_shared(Arc::new(Shared::new(
+            stealers,
+            driver,
+            blocking,
+            self.extensions,
+        )));
 
         let mut threads = Vec::with_capacity(workers);
         for (index, local) in locals.into_iter().enumerate() {

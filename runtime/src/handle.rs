@@ -186,6 +186,52 @@ impl Handle {
         }
     }
 
+    /// The value of type `T` installed with [`Builder::extension`](crate::Builder::extension).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::builder().extension(7_u32).build().unwrap();
+    /// assert_eq!(rt.handle().extension::<u32>(), Some(&7));
+    /// assert_eq!(rt.handle().extension::<u64>(), None);
+    /// ```
+    pub fn extension<T: std::any::Any>(&self) -> Option<&T> {
+        self.shared.extensions.iter().find_map(|e| e.downcast_ref())
+    }
+
+    /// Calls `f` with the current runtime's extension of type `T` (`None` outside a runtime or
+    /// without one), without cloning the handle: the fast path for per-operation lookups.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use creche_runtime::Handle;
+    /// assert_eq!(Handle::with_current_extension(|v: Option<&u32>| v.copied()), None);
+    /// let rt = creche_runtime::Runtime::builder().extension(7_u32).build().unwrap();
+    /// let v = rt.block_on(async { Handle::with_current_extension(|v: Option<&u32>| v.copied()) });
+    /// assert_eq!(v, Some(7));
+    /// ```
+    #[inline]
+    pub fn with_current_extension<T: std::any::Any, R>(f: impl FnOnce(Option<&T>) -> R) -> R {
+        context::with_current(|current| f(current.and_then(|(handle, _)| handle.extension())))
+    }
+
+    /// The runtime's [`IdleMonitor`](crate::park::IdleMonitor), if it was built with a driver
+    /// ([`Builder::park`](crate::Builder::park)); `None` otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::builder().build().unwrap();
+    /// assert!(rt.handle().idle_monitor().is_none());
+    /// ```
+    pub fn idle_monitor(&self) -> Option<crate::park::IdleMonitor> {
+        let slot = self.shared.driver.as_ref()?;
+        Some(crate::park::IdleMonitor {
+            activity: slot.activity.clone(),
+        })
+    }
+
     /// Number of worker threads.
     ///
     /// # Examples

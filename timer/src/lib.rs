@@ -1,5 +1,100 @@
 //! creche-timer: time on the runtime's clock.
 //!
-//! This crate will own `Instant`, the `Clock` trait (`SystemClock`, `MockClock` with autojump),
-//! the hierarchical timing wheel and the `TimerDriver` that wraps the runtime's `Park`
-//! (see DESIGN §3). It holds no code yet: the time issue builds it on top of creche-runtime.
+//! - [`Instant`], [`Clock`], [`SystemClock`] and the virtual [`MockClock`] (rate, jumps and
+//!   autojump).
+//! - A hierarchical timing wheel (module `wheel`): six levels of 64 one-millisecond slots, O(1)
+//!   insert, move and cancel, firing in deadline order.
+//! - [`TimerDriver`]: the runtime's [`Park`](creche_runtime::park::Park), wrapping an inner
+//!   park (the I/O driver, or a plain thread park); it also autojumps a mock clock when the
+//!   whole runtime is idle.
+//! - [`sleep`], [`sleep_until`], [`sleep_forever`], [`interval`], [`timeout`],
+//!   [`current_time`]; and [`TimerEntry`], the register / reset / cancel API that cancel
+//!   scopes build their deadlines on.
+//!
+//! Most programs reach these through `creche::time`; the facade's runtime builder installs
+//! the driver. [`build_runtime`] does the same for this crate alone:
+//!
+//! ```
+//! use creche_timer::{build_runtime, current_time, sleep, MockClock};
+//! use std::time::Duration;
+//!
+//! let clock = MockClock::autojump();
+//! let rt = build_runtime(creche_runtime::Builder::new().worker_threads(2), clock).unwrap();
+//! rt.block_on(async {
+//!     let start = current_time();
+//!     sleep(Duration::from_secs(3600)).await; // virtual: returns at once
+//!     assert_eq!(current_time() - start, Duration::from_secs(3600));
+//! });
+//! ```
+
+mod clock;
+pub mod driver;
+mod entry;
+mod instant;
+mod interval;
+mod sleep;
+mod wheel;
+
+pub use clock::{Clock, ClockError, MockClock, SystemClock};
+pub use driver::{TimerDriver, TimerHandle};
+pub use entry::TimerEntry;
+pub use instant::Instant;
+pub use interval::{interval, interval_at, Interval};
+pub use sleep::{
+    current_time, sleep, sleep_forever, sleep_until, timeout, timeout_at, Elapsed, Sleep, Timeout,
+};
+
+use creche_runtime::park::{Park, ThreadPark};
+use creche_runtime::{BuildError, Builder, Runtime};
+
+/// Builds `builder` with a [`TimerDriver`] on `clock` over a [`ThreadPark`], installs its
+/// handle and connects it to the runtime (for autojump).
+///
+/// # Errors
+///
+/// What [`Builder::build`] returns.
+///
+/// # Examples
+///
+/// See the [crate documentation](crate).
+pub fn build_runtime(builder: Builder, clock: impl Clock) -> Result<Runtime, BuildError> {
+    build_runtime_with_park(builder, ThreadPark::new(), std::sync::Arc::new(clock))
+}
+
+/// [`build_runtime`] with a given inner park and a shared clock: what the facade uses to put
+/// the timer driver over the I/O driver.
+///
+/// # Errors
+///
+/// What [`Builder::build`] returns.
+///
+/// # Examples
+///
+/// ```
+/// use creche_runtime::park::ThreadPark;
+/// use creche_timer::{build_runtime_with_park, Clock, SystemClock};
+/// use std::sync::Arc;
+///
+/// let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+/// let rt = build_runtime_with_park(creche_runtime::Builder::new(), ThreadPark::new(), clock)
+///     .unwrap();
+/// rt.block_on(async { creche_timer::sleep(std::time::Duration::from_millis(1)).await });
+/// ```
+pub fn build_runtime_with_park<P: Park>(
+    builder: Builder,
+    inner: P,
+    clock: std::sync::Arc<dyn Clock>,
+) -> Result<Runtime, BuildError> {
+    let driver = TimerDriver::with_shared_clock(inner, clock);
+    let handle = driver.handle();
+    let runtime = builder.park(driver).extension(handle.clone()).build()?;
+    handle.attach(runtime.handle());
+    Ok(runtime)
+}
+
+/// A two-worker runtime on an autojumping [`MockClock`], for this crate's doc examples.
+#[doc(hidden)]
+pub fn __doc_runtime() -> Runtime {
+    build_runtime(Builder::new().worker_threads(2), MockClock::autojump())
+        .expect("doc runtime builds")
+}

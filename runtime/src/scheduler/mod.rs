@@ -9,6 +9,7 @@
 //! the injector, the stealers, the idle accounting, the parkers, the driver, the owner list of
 //! live tasks and the shutdown flag.
 
+pub(crate) mod activity;
 pub(crate) mod idle;
 pub(crate) mod parker;
 pub(crate) mod queue;
@@ -39,6 +40,8 @@ pub(crate) struct Shared {
     /// Parkers of `block_on` callers, to offer the driver to (only when there is a driver).
     block_on_parkers: Mutex<Vec<Parker>>,
     shutdown: AtomicBool,
+    /// Values from `Builder::extension`.
+    pub(crate) extensions: Box<[crate::builder::Extension]>,
 }
 
 /// Removes a `block_on` parker from the offer list on drop.
@@ -61,6 +64,7 @@ impl Shared {
         stealers: Vec<Stealer<Notified>>,
         driver: Option<Arc<DriverSlot>>,
         blocking: BlockingPool,
+        extensions: Vec<crate::builder::Extension>,
     ) -> Shared {
         let workers = stealers.len();
         Shared {
@@ -74,6 +78,7 @@ impl Shared {
             blocking,
             block_on_parkers: Mutex::new(Vec::new()),
             shutdown: AtomicBool::new(false),
+            extensions: extensions.into_boxed_slice(),
         }
     }
 

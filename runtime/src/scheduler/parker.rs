@@ -34,6 +34,7 @@
 //! At shutdown the slot is closed: no thread takes the driver any more, and `shutdown` keeps
 //! unparking the driver until its owner (a `block_on` caller, perhaps) has let go of it.
 
+use super::activity::Activity;
 use crate::park::{Park, Unpark};
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering::SeqCst};
 
@@ -53,12 +54,15 @@ pub(crate) struct DriverSlot {
     condvar_sleepers: AtomicUsize,
     closed: AtomicBool,
     unparker: std::sync::Arc<dyn Unpark>,
+    /// Who is active beside the driver (see `activity`); starts with the `workers` counted in.
+    pub(crate) activity: Arc<Activity>,
 }
 
 impl DriverSlot {
-    pub(crate) fn new(driver: Box<dyn Park>) -> DriverSlot {
+    pub(crate) fn new(driver: Box<dyn Park>, workers: usize) -> DriverSlot {
         let unparker = driver.unparker();
         DriverSlot {
+            activity: Arc::new(Activity::new(workers)),
             driver: Mutex::new(driver),
             owned: AtomicUsize::new(0),
             next_ticket: AtomicUsize::new(1),
@@ -264,9 +268,23 @@ impl Inner {
         true
     }
 
+    fn activity(&self) -> Option<&Activity> {
+        self.driver.as_deref().map(|slot| &*slot.activity)
+    }
+
     fn unpark(&self) {
+        // Counted in before the swap (see `activity`): if the thread is parked, the count is
+        // now its own; if not, it is given back below.
+        let activity = self.activity();
+        if let Some(activity) = activity {
+            activity.enter();
+        }
         match self.state.swap(NOTIFIED, SeqCst) {
-            EMPTY | NOTIFIED => {}
+            EMPTY | NOTIFIED => {
+                if let Some(activity) = activity {
+                    activity.leave();
+                }
+            }
             PARKED_CONDVAR => {
                 drop(self.mutex.lock());
                 self.condvar.notify_one();
@@ -292,15 +310,25 @@ impl Inner {
             }
             Err(state) => unreachable!("parker state {state}"),
         }
+        let activity = self.activity().expect("a thread parks in a driver it has");
+        activity.leave();
         driver.park(None);
-        // Consumes a notification that arrived meanwhile, or leaves PARKED_DRIVER.
-        self.state.swap(EMPTY, SeqCst);
+        // Consumes a notification that arrived meanwhile (its unparker counted us in), or
+        // leaves PARKED_DRIVER (we count ourselves in).
+        if self.state.swap(EMPTY, SeqCst) == PARKED_DRIVER {
+            activity.enter();
+        }
     }
 
     /// Leaves the condvar sleep (under the mutex), consuming a notification and an offer.
     fn wake_from_condvar(&self) -> CondvarWake {
         let offered = self.offered.swap(false, SeqCst);
         let notified = self.state.swap(EMPTY, SeqCst) == NOTIFIED;
+        if !notified {
+            if let Some(activity) = self.activity() {
+                activity.enter();
+            }
+        }
         match (notified, offered) {
             (true, false) => CondvarWake::Notified,
             (true, true) => CondvarWake::NotifiedWhileOffered,
@@ -323,6 +351,7 @@ impl Inner {
         }
         let _sleeping = match &self.driver {
             Some(slot) => {
+                slot.activity.leave();
                 // Counted before the re-check of `owned`, so that an owner who finds no
                 // sleeper to offer the driver to has released it before we look (see
                 // `DriverSlot::has_sleepers`).
@@ -391,7 +420,7 @@ mod tests {
     /// wake-up used to overwrite the offer, leaving the driver unowned.
     #[test]
     fn an_unpark_does_not_erase_a_driver_offer() {
-        let slot = Arc::new(DriverSlot::new(Box::new(IdlePark)));
+        let slot = Arc::new(DriverSlot::new(Box::new(IdlePark), 1));
         let _owner = slot.acquire().expect("free"); // someone else owns the driver
         let sleeper = Parker::new(Some(slot.clone()));
         let parked = {
@@ -415,7 +444,7 @@ mod tests {
     /// An offer to a thread that is not asleep on its condvar is refused.
     #[test]
     fn an_offer_to_a_running_thread_is_refused() {
-        let slot = Arc::new(DriverSlot::new(Box::new(IdlePark)));
+        let slot = Arc::new(DriverSlot::new(Box::new(IdlePark), 1));
         let parker = Parker::new(Some(slot));
         assert!(!parker.offer_driver());
         parker.unpark();
@@ -450,7 +479,7 @@ mod tests {
             }
         }
         let slot = SLOT
-            .get_or_init(|| Arc::new(DriverSlot::new(Box::new(CheckingPark))))
+            .get_or_init(|| Arc::new(DriverSlot::new(Box::new(CheckingPark), 3)))
             .clone();
         let parkers: Vec<Parker> = (0..3).map(|_| Parker::new(Some(slot.clone()))).collect();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -334,4 +334,7 @@ pub(crate) fn run(handle: Handle, mut core: Box<Core>) {
         core.last_injector_check.set(Instant::now());
     }
     core.drain();
+    if let Some(slot) = &shared.driver {
+        slot.activity.leave();
+    }
 }

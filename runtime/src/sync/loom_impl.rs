@@ -1,7 +1,7 @@
 //! The `--cfg loom` build: loom's instrumented primitives behind the same API.
 
 pub(crate) use loom::cell::UnsafeCell;
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 pub(crate) use loom::sync::Arc;
 pub(crate) use loom::thread;
 

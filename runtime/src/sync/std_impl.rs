@@ -1,6 +1,6 @@
 //! The normal build: `std` atomics and threads, `parking_lot` locks.
 
-pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 pub(crate) use std::sync::Arc;
 pub(crate) use std::thread;
 

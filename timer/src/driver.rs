@@ -1,0 +1,451 @@
+//! [`TimerDriver`]: the runtime's park, wrapping an inner park (the I/O driver, or
+//! [`ThreadPark`](creche_runtime::park::ThreadPark)), and [`TimerHandle`], how timers reach it.
+//!
+//! # Parking
+//!
+//! The thread that owns the driver calls [`Park::park`]. The driver fires the timers that are
+//! due; if it fired any, it returns at once (their tasks may sit in this thread's queue). Else
+//! it blocks in the inner park until the next deadline, in real time as the clock reports it.
+//! It returns when the runtime unparks it (through [`Park::unparker`]), when the inner park
+//! returns by itself (a timeout, or I/O events whose tasks it has woken), after firing what
+//! became due. Three *internal* wakes make it look again without returning: the clock jumped
+//! (the clock calls a subscriber), a timer earlier than the one it sleeps for was registered,
+//! and the runtime became idle (below).
+//!
+//! # Autojump
+//!
+//! With a clock that has an autojump threshold and a runtime that has an
+//! [`IdleMonitor`](creche_runtime::park::IdleMonitor), the driver:
+//! 1. arms the monitor and reads whether the runtime is idle (every worker and `block_on`
+//!    caller parked, no blocking job; the driver's own thread is parked too). If it is busy, it
+//!    blocks as usual; the party that makes the runtime idle wakes it (internal wake).
+//! 2. If idle with epoch `e`: with a zero threshold it jumps the clock to the next deadline at
+//!    once; else it blocks for the threshold, and jumps only if the monitor still reports epoch
+//!    `e` (nothing at all became active meanwhile) and nobody unparked it.
+//! 3. After a jump it fires what became due and returns, so the woken tasks run.
+//!
+//! The jump target is a lower bound of the next deadline (exact when it is within the wheel's
+//! current 64 ms), so a far timer can take a few jumps, each of which cascades it closer; no
+//! jump ever passes a deadline.
+
+use crate::clock::Clock;
+use crate::wheel::Wheel;
+use crate::Instant;
+use creche_runtime::park::{IdleMonitor, Park, Unpark};
+use parking_lot::Mutex;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock};
+use std::task::Waker;
+use std::time::Duration;
+
+/// The runtime's park with timers; see the [module documentation](self).
+///
+/// # Examples
+///
+/// Built by hand (the `creche` facade does this for you):
+///
+/// ```
+/// use creche_runtime::park::ThreadPark;
+/// use creche_timer::{sleep, MockClock, TimerDriver};
+/// use std::time::Duration;
+///
+/// let driver = TimerDriver::new(ThreadPark::new(), MockClock::autojump());
+/// let timers = driver.handle();
+/// let rt = creche_runtime::Runtime::builder()
+///     .worker_threads(2)
+///     .park(driver)
+///     .extension(timers.clone())
+///     .build()
+///     .unwrap();
+/// timers.attach(rt.handle());
+/// rt.block_on(async { sleep(Duration::from_secs(3600)).await });
+/// assert_eq!(timers.now() - creche_timer::Instant::ZERO, Duration::from_secs(3600));
+/// ```
+pub struct TimerDriver<P: Park> {
+    inner: P,
+    shared: Arc<TimerShared>,
+    /// Scratch space for firing, kept to avoid allocating on every park.
+    fired: Vec<usize>,
+    wakers: Vec<Waker>,
+}
+
+impl<P: Park> fmt::Debug for TimerDriver<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerDriver")
+            .field("clock", &self.shared.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What timers, the driver and the clock share.
+pub(crate) struct TimerShared {
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) wheel: Mutex<Wheel<Option<Waker>>>,
+    /// No queued timer is due before this (nanoseconds); lowered under the wheel lock on every
+    /// registration, recomputed after firing. Lets a busy worker's non-blocking poll skip the
+    /// lock.
+    next_hint: AtomicU64,
+    /// The deadline the parked driver wakes up for by itself (`u64::MAX`: none); a new timer
+    /// before it wakes the driver. Zero while the driver is not blocked, or when its clock
+    /// does not move by itself.
+    waiting_until: AtomicU64,
+    wakes: Arc<DriverWakes>,
+    monitor: OnceLock<IdleMonitor>,
+}
+
+/// Why the inner park was woken.
+struct DriverWakes {
+    inner: Arc<dyn Unpark>,
+    /// The runtime wants the thread back (work to do).
+    runtime: AtomicBool,
+    /// Only the driver's own business: look again, do not return.
+    internal: AtomicBool,
+}
+
+impl Unpark for DriverWakes {
+    /// The internal wake (clock subscriptions, the idle monitor, earlier timers).
+    fn unpark(&self) {
+        self.internal.store(true, SeqCst);
+        self.inner.unpark();
+    }
+}
+
+/// The unparker the runtime gets.
+struct RuntimeUnpark(Arc<DriverWakes>);
+
+impl Unpark for RuntimeUnpark {
+    fn unpark(&self) {
+        self.0.runtime.store(true, SeqCst);
+        self.0.inner.unpark();
+    }
+}
+
+impl<P: Park> TimerDriver<P> {
+    /// A timer driver on `clock`, blocking in `inner`.
+    ///
+    /// # Examples
+    ///
+    /// See [`TimerDriver`].
+    pub fn new(inner: P, clock: impl Clock) -> TimerDriver<P> {
+        TimerDriver::with_shared_clock(inner, Arc::new(clock))
+    }
+
+    /// Like [`new`](TimerDriver::new), with a clock that is already shared.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use creche_runtime::park::ThreadPark;
+    /// use creche_timer::{Clock, SystemClock, TimerDriver};
+    /// use std::sync::Arc;
+    ///
+    /// let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    /// let driver = TimerDriver::with_shared_clock(ThreadPark::new(), clock.clone());
+    /// assert!(driver.handle().now() >= clock.now() - std::time::Duration::from_secs(1));
+    /// ```
+    pub fn with_shared_clock(inner: P, clock: Arc<dyn Clock>) -> TimerDriver<P> {
+        let wakes = Arc::new(DriverWakes {
+            inner: inner.unparker(),
+            runtime: AtomicBool::new(false),
+            internal: AtomicBool::new(false),
+        });
+        let weak: std::sync::Weak<DriverWakes> = Arc::downgrade(&wakes);
+        clock.subscribe(weak);
+        TimerDriver {
+            inner,
+            shared: Arc::new(TimerShared {
+                clock,
+                wheel: Mutex::new(Wheel::new()),
+                next_hint: AtomicU64::new(u64::MAX),
+                waiting_until: AtomicU64::new(0),
+                wakes,
+                monitor: OnceLock::new(),
+            }),
+            fired: Vec::new(),
+            wakers: Vec::new(),
+        }
+    }
+
+    /// The handle that timers use; install it as the runtime's extension and
+    /// [`attach`](TimerHandle::attach) it once the runtime is built.
+    ///
+    /// # Examples
+    ///
+    /// See [`TimerDriver`].
+    pub fn handle(&self) -> TimerHandle {
+        TimerHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Fires the timers due at the clock's current time; returns how many fired.
+    fn fire_due(&mut self) -> usize {
+        let shared = &*self.shared;
+        let now = shared.clock.now().as_nanos();
+        if now < shared.next_hint.load(SeqCst) {
+            return 0;
+        }
+        {
+            let mut wheel = shared.wheel.lock();
+            wheel.advance(now, &mut self.fired);
+            for key in self.fired.drain(..) {
+                if let Some(waker) = wheel.payload_mut(key).take() {
+                    self.wakers.push(waker);
+                }
+            }
+            let next = wheel.next_expiration().unwrap_or(u64::MAX);
+            shared.next_hint.store(next, SeqCst);
+        }
+        let fired = self.wakers.len();
+        for waker in self.wakers.drain(..) {
+            waker.wake();
+        }
+        fired
+    }
+
+    /// The next deadline, and publishes what the driver is about to wait for.
+    fn prepare_to_block(&self) -> Option<Instant> {
+        let shared = &*self.shared;
+        let wheel = shared.wheel.lock();
+        let next = wheel.next_expiration().map(Instant::from_nanos);
+        let moves_by_itself = shared.clock.real_time_until(Instant::MAX).is_some();
+        let until = match next {
+            _ if !moves_by_itself => 0,
+            Some(next) => next.as_nanos(),
+            None => u64::MAX,
+        };
+        shared.waiting_until.store(until, SeqCst);
+        next
+    }
+
+    /// Blocks in the inner park; says why it came back.
+    fn block(&mut self, timeout: Option<Duration>) -> Woken {
+        self.inner.park(timeout);
+        let wakes = &*self.shared.wakes;
+        self.shared.waiting_until.store(0, SeqCst);
+        if wakes.runtime.swap(false, SeqCst) {
+            Woken::Runtime
+        } else if wakes.internal.swap(false, SeqCst) {
+            Woken::Internal
+        } else {
+            Woken::ByItself
+        }
+    }
+
+    /// Tries to jump the clock to `deadline` because the runtime is idle. Returns how the
+    /// attempt ended.
+    fn try_autojump(
+        &mut self,
+        deadline: Instant,
+        threshold: Duration,
+        wait: Option<Duration>,
+    ) -> Jump {
+        let Some(monitor) = self.shared.monitor.get().cloned() else {
+            return Jump::NotIdle;
+        };
+        let Some(epoch) = monitor.arm() else {
+            return Jump::NotIdle;
+        };
+        if !threshold.is_zero() {
+            let timeout = wait.map_or(threshold, |wait| wait.min(threshold));
+            match self.block(Some(timeout)) {
+                Woken::Runtime => return Jump::Return,
+                Woken::Internal => return Jump::LookAgain,
+                Woken::ByItself if monitor.idle_epoch() != Some(epoch) => return Jump::Return,
+                Woken::ByItself => {}
+            }
+        }
+        self.shared.clock.autojump_to(deadline);
+        if self.shared.clock.now() < deadline {
+            // The clock refused to move (its autojump was turned off meanwhile).
+            return Jump::NotIdle;
+        }
+        Jump::LookAgain
+    }
+}
+
+enum Woken {
+    Runtime,
+    Internal,
+    ByItself,
+}
+
+enum Jump {
+    /// The runtime is busy, or the clock cannot jump: block as usual.
+    NotIdle,
+    /// Go round the loop again (the clock moved, or an internal wake came).
+    LookAgain,
+    /// Return to the runtime.
+    Return,
+}
+
+impl<P: Park> Park for TimerDriver<P> {
+    fn park(&mut self, timeout: Option<Duration>) {
+        if timeout == Some(Duration::ZERO) {
+            self.inner.park(Some(Duration::ZERO));
+            self.fire_due();
+            return;
+        }
+        loop {
+            if self.fire_due() > 0 {
+                return;
+            }
+            let next = self.prepare_to_block();
+            let clock = &self.shared.clock;
+            let mut wait = next.and_then(|deadline| clock.real_time_until(deadline));
+            if let Some(timeout) = timeout {
+                wait = Some(wait.map_or(timeout, |wait| wait.min(timeout)));
+            }
+            let autojump = clock.autojump_threshold();
+            if let (None, Some(_)) = (next, autojump) {
+                // Nothing to jump to yet; a timer may be registered by a task that then goes
+                // idle: be told when the runtime is idle.
+                if let Some(monitor) = self.shared.monitor.get() {
+                    monitor.arm();
+                }
+            }
+            if let (Some(deadline), Some(threshold)) = (next, autojump) {
+                match self.try_autojump(deadline, threshold, wait) {
+                    Jump::NotIdle => {}
+                    Jump::LookAgain => continue,
+                    Jump::Return => {
+                        self.fire_due();
+                        return;
+                    }
+                }
+            }
+            match self.block(wait) {
+                Woken::Internal if timeout.is_none() => continue,
+                _ => {
+                    self.fire_due();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn unparker(&self) -> Arc<dyn Unpark> {
+        Arc::new(RuntimeUnpark(self.shared.wakes.clone()))
+    }
+
+    fn shutdown(&mut self) {
+        self.inner.shutdown();
+        // Wakers hold tasks, and tasks hold the runtime: let go of them.
+        let mut wheel = self.shared.wheel.lock();
+        wheel.clear_payloads(|waker| drop(waker.take()));
+    }
+}
+
+/// A clonable, `Send + Sync` handle to a runtime's timers: where [`TimerEntry`]s register and
+/// what [`current_time`] reads. Get the current runtime's with [`TimerHandle::current`].
+///
+/// [`TimerEntry`]: crate::TimerEntry
+/// [`current_time`]: crate::current_time
+///
+/// # Examples
+///
+/// ```
+/// let rt = creche_timer::__doc_runtime();
+/// let handle = rt.block_on(async { creche_timer::TimerHandle::current() });
+/// assert_eq!(handle.now(), creche_timer::Instant::ZERO);
+/// ```
+#[derive(Clone)]
+pub struct TimerHandle {
+    pub(crate) shared: Arc<TimerShared>,
+}
+
+impl fmt::Debug for TimerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerHandle")
+            .field("clock", &self.shared.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) const NO_TIMER: &str = "there is no creche timer here: call this from inside a \
+    runtime built by creche (creche::run, creche::Builder, #[creche::main] or #[creche::test])";
+
+impl TimerHandle {
+    /// The timer handle of the runtime this thread is in.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime, or in one built without a timer driver; see
+    /// [`try_current`](TimerHandle::try_current).
+    ///
+    /// # Examples
+    ///
+    /// See [`TimerHandle`].
+    pub fn current() -> TimerHandle {
+        TimerHandle::try_current().expect(NO_TIMER)
+    }
+
+    /// The timer handle of the runtime this thread is in, if it has one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(creche_timer::TimerHandle::try_current().is_none());
+    /// ```
+    pub fn try_current() -> Option<TimerHandle> {
+        with_current(|handle| handle.cloned())
+    }
+
+    /// Connects the handle to the built runtime: the driver learns when the runtime is idle
+    /// (for autojump). Call it once, right after building.
+    ///
+    /// # Examples
+    ///
+    /// See [`TimerDriver`].
+    pub fn attach(&self, runtime: &creche_runtime::Handle) {
+        if let Some(monitor) = runtime.idle_monitor() {
+            monitor.set_on_idle(self.shared.wakes.clone());
+            let _ = self.shared.monitor.set(monitor);
+            // A worker may have parked in the driver before it knew the monitor.
+            self.shared.wake_driver();
+        }
+    }
+
+    /// The current time on this runtime's clock.
+    ///
+    /// # Examples
+    ///
+    /// See [`TimerHandle`].
+    pub fn now(&self) -> Instant {
+        self.shared.clock.now()
+    }
+
+    /// The clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_timer::__doc_runtime();
+    /// let handle = rt.block_on(async { creche_timer::TimerHandle::current() });
+    /// assert!(format!("{:?}", handle.clock()).contains("MockClock"));
+    /// ```
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+}
+
+impl TimerShared {
+    /// After a registration that needs the wheel advanced at `attention` (nanoseconds; under
+    /// the wheel lock): keeps the hint low, and says whether the parked driver must look again.
+    pub(crate) fn registered(&self, attention: u64) -> bool {
+        self.next_hint.fetch_min(attention, SeqCst);
+        attention < self.waiting_until.load(SeqCst)
+    }
+
+    /// The internal wake.
+    pub(crate) fn wake_driver(&self) {
+        self.wakes.unpark();
+    }
+}
+
+/// Runs `f` with the current runtime's timer handle, without cloning it.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&TimerHandle>) -> R) -> R {
+    creche_runtime::Handle::with_current_extension(f)
+}
