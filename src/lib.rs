@@ -1,9 +1,10 @@
 //! creche: Trio's structured concurrency on a multi-threaded, work-stealing Rust runtime.
 //!
 //! Every task lives in a nursery, cancel scopes with deadlines bound any piece of work, and the
-//! children of one nursery run in parallel on every core. This facade re-exports the crates of
-//! the workspace; today that is the executor (`creche-runtime`): [`run`], [`Runtime`],
-//! [`spawn`], [`JoinHandle`]. Time, nurseries, I/O and sync arrive with their crates.
+//! children of one nursery run in parallel on every core. This facade composes the crates of
+//! the workspace: the executor (`creche-runtime`: [`run`], [`Runtime`], [`spawn`],
+//! [`JoinHandle`]) and time (`creche-timer`: [`time`], with a virtual clock for tests and the
+//! [`main`] and [`test`] attributes). Nurseries, I/O and sync arrive with their crates.
 //!
 //! ```
 //! let answer = creche::run(async {
@@ -16,10 +17,38 @@
 
 use std::future::Future;
 
+mod builder;
+
+pub use builder::{Builder, Runtime};
+pub use creche_macros::{main, test};
 pub use creche_runtime::{
-    spawn, spawn_blocking, yield_now, BuildError, Builder, EnterGuard, Handle, JoinError,
-    JoinHandle, Runtime, TaskId, TryCurrentError, YieldNow,
+    spawn, spawn_blocking, yield_now, BuildError, EnterGuard, Handle, JoinError, JoinHandle,
+    TaskId, TryCurrentError, YieldNow,
 };
+
+/// Time on the runtime's clock: [`sleep`](time::sleep), [`timeout`](time::timeout),
+/// [`interval`](time::interval), [`current_time`](time::current_time), and the clocks
+/// ([`SystemClock`](time::SystemClock), and [`MockClock`](time::MockClock) for tests, with
+/// autojump).
+///
+/// ```
+/// use creche::time::{current_time, sleep, MockClock};
+/// use std::time::Duration;
+///
+/// let rt = creche::Builder::new().clock(MockClock::autojump()).build().unwrap();
+/// rt.block_on(async {
+///     let start = current_time();
+///     sleep(Duration::from_secs(3600)).await;
+///     assert_eq!(current_time() - start, Duration::from_secs(3600));
+/// });
+/// ```
+pub mod time {
+    pub use creche_timer::{
+        current_time, interval, interval_at, sleep, sleep_forever, sleep_until, timeout,
+        timeout_at, Clock, ClockError, Elapsed, Instant, Interval, MockClock, Sleep,
+        SystemClock, Timeout, TimerEntry, TimerHandle,
+    };
+}
 
 /// Tasks: ids, join handles, the current task.
 pub mod task {
@@ -27,14 +56,16 @@ pub mod task {
     pub use creche_runtime::{spawn, spawn_blocking, yield_now};
 }
 
-/// Low-level runtime pieces for integrations: the coop budget and the `Park` driver trait.
+/// Low-level runtime pieces for integrations: the coop budget, the `Park` driver trait, and
+/// the executor's own builder and runtime (without drivers: no timers).
 pub mod runtime {
     pub use creche_runtime::coop;
     pub use creche_runtime::park;
     pub use creche_runtime::{BuildError, Builder, Handle, Runtime};
+    pub use creche_timer::{build_runtime, build_runtime_with_park, TimerDriver};
 }
 
-/// Builds the default runtime (one worker per core), runs `future` on the calling thread as
+/// Builds the default runtime (one worker per core, the system clock), runs `future` on the calling thread as
 /// the root of the program, and returns its output. The runtime is shut down before `run`
 /// returns: tasks still running are cancelled and their futures dropped.
 ///

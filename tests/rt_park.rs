@@ -7,7 +7,7 @@ mod common;
 
 use common::{spawn_and_sum, watchdog, Counter, DropCount};
 use creche::runtime::park::{Park, Unpark};
-use creche::Runtime;
+use creche::runtime::Runtime;
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;

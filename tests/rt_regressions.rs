@@ -214,7 +214,7 @@ fn runtime_drop_completes_while_a_block_on_thread_owns_the_driver() {
         outsider_parked: Mutex::new(Some(parked_tx)),
         ..SignalShared::default()
     });
-    let rt = Runtime::builder()
+    let rt = creche::runtime::Runtime::builder()
         .worker_threads(1)
         .park(SignalPark { shared })
         .build()
