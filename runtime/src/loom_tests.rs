@@ -385,3 +385,205 @@ fn driver_wake_from_foreign_thread_one_worker() {
         wake_from_foreign_thread(&rt);
     });
 }
+
+// ---- autojump: knowing that the runtime is idle ------------------------------------------
+
+/// A stand-in for the timer driver's autojump (the real one is in creche-timer, on std
+/// atomics): one virtual timer; `park(None)` arms the idle monitor and, when the runtime is
+/// idle and a timer waits, "jumps": checks the model's invariant, then fires the timer.
+/// Wakes are told apart as in the timer driver: the runtime's (return) and the internal ones
+/// (the idle notification: look again).
+struct JumpDriver(std::sync::Arc<JumpShared>);
+
+struct JumpShared {
+    state: Mutex<JumpState>,
+    condvar: crate::sync::Condvar,
+    timer: Mutex<Option<Waker>>,
+    monitor: Mutex<Option<crate::park::IdleMonitor>>,
+    /// What must hold whenever the driver jumps.
+    invariant: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+#[derive(Default)]
+struct JumpState {
+    runtime: bool,
+    internal: bool,
+}
+
+/// The unparker the runtime gets.
+struct RuntimeWake(std::sync::Arc<JumpShared>);
+/// The idle monitor's (weak: the shared state holds the monitor, which holds this).
+struct InternalWake(std::sync::Weak<JumpShared>);
+
+impl crate::park::Unpark for RuntimeWake {
+    fn unpark(&self) {
+        self.0.state.lock().runtime = true;
+        self.0.condvar.notify_one();
+    }
+}
+
+impl crate::park::Unpark for InternalWake {
+    fn unpark(&self) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.state.lock().internal = true;
+            shared.condvar.notify_one();
+        }
+    }
+}
+
+impl crate::park::Park for JumpDriver {
+    fn park(&mut self, timeout: Option<std::time::Duration>) {
+        let shared = &*self.0;
+        if timeout.is_some() {
+            shared.state.lock().runtime = false;
+            return;
+        }
+        loop {
+            let monitor = shared.monitor.lock().clone();
+            if let Some(monitor) = monitor {
+                // As the timer driver does: look at the timers first, then ask whether the
+                // runtime is idle (a timer registered after that comes from an active party).
+                let has_timer = shared.timer.lock().is_some();
+                if monitor.arm().is_some() && has_timer {
+                    let waker = shared.timer.lock().take().expect("only the driver takes it");
+                    assert!((shared.invariant)(), "jumped while the runtime was busy");
+                    waker.wake();
+                    return;
+                }
+            }
+            let mut state = shared.state.lock();
+            while !state.runtime && !state.internal {
+                state = shared.condvar.wait(state);
+            }
+            let runtime = std::mem::take(&mut state.runtime);
+            state.internal = false;
+            if runtime {
+                return;
+            }
+        }
+    }
+    fn unparker(&self) -> std::sync::Arc<dyn crate::park::Unpark> {
+        std::sync::Arc::new(RuntimeWake(self.0.clone()))
+    }
+}
+
+/// A runtime with a `JumpDriver` whose invariant is `invariant`; the monitor is attached
+/// after the build, as the timer crate does.
+fn runtime_with_jump_driver(
+    workers: usize,
+    invariant: impl Fn() -> bool + Send + Sync + 'static,
+) -> (crate::Runtime, std::sync::Arc<JumpShared>) {
+    let shared = std::sync::Arc::new(JumpShared {
+        state: Mutex::new(JumpState::default()),
+        condvar: crate::sync::Condvar::new(),
+        timer: Mutex::new(None),
+        monitor: Mutex::new(None),
+        invariant: Box::new(invariant),
+    });
+    let rt = crate::Runtime::builder()
+        .worker_threads(workers)
+        .park(JumpDriver(shared.clone()))
+        .build()
+        .expect("runtime");
+    let monitor = rt.handle().idle_monitor().expect("a driver");
+    monitor.set_on_idle(std::sync::Arc::new(InternalWake(std::sync::Arc::downgrade(&shared))));
+    *shared.monitor.lock() = Some(monitor);
+    crate::park::Unpark::unpark(&InternalWake(std::sync::Arc::downgrade(&shared)));
+    (rt, shared)
+}
+
+/// A future that registers the virtual timer and completes once it fired.
+fn virtual_sleep(shared: std::sync::Arc<JumpShared>) -> impl Future<Output = ()> + Send {
+    let mut registered = false;
+    poll_fn(move |cx| {
+        if !registered {
+            registered = true;
+            *shared.timer.lock() = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        if shared.timer.lock().is_some() {
+            Poll::Pending // a spurious poll: the timer has not fired
+        } else {
+            Poll::Ready(())
+        }
+    })
+}
+
+/// A task spawned before the sleep starts must be finished when time jumps: while it is
+/// queued or running, the runtime is not idle. If the idle notification could be lost, the
+/// driver would wait for it forever and loom would report a deadlock.
+#[test]
+fn autojump_waits_for_a_runnable_task() {
+    let mut builder = loom::model::Builder::new();
+    builder.max_branches = 100_000;
+    builder.check(|| {
+        let done = Arc::new(AtomicUsize::new(0));
+        let seen = done.clone();
+        let (rt, shared) = runtime_with_jump_driver(1, move || seen.load(SeqCst) == 1);
+        let sleeper = shared.clone();
+        rt.block_on(async move {
+            let other = crate::spawn(async move {
+                done.store(1, SeqCst);
+            });
+            virtual_sleep(sleeper).await;
+            other.await.unwrap();
+        });
+    });
+}
+
+/// A blocking job is work in progress: no jump until it has run.
+#[test]
+fn autojump_waits_for_a_blocking_job() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(builder.preemption_bound.map_or(1, |b| b.min(1)));
+    builder.max_branches = 100_000;
+    builder.check(|| {
+        let done = Arc::new(AtomicUsize::new(0));
+        let seen = done.clone();
+        let (rt, shared) = runtime_with_jump_driver(1, move || seen.load(SeqCst) == 1);
+        let sleeper = shared.clone();
+        rt.block_on(async move {
+            let job = crate::spawn_blocking(move || done.store(1, SeqCst));
+            virtual_sleep(sleeper).await;
+            job.await.unwrap();
+        });
+    });
+}
+
+/// Two workers: one task wakes another (possibly on the other worker) through a one-shot
+/// flag; the jump comes only after the waker task has finished, and it does come.
+#[test]
+fn autojump_two_workers_wake_each_other() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(builder.preemption_bound.map_or(1, |b| b.min(1)));
+    builder.max_branches = 100_000;
+    builder.check(|| {
+        let done = Arc::new(AtomicUsize::new(0));
+        let seen = done.clone();
+        let (rt, shared) = runtime_with_jump_driver(2, move || seen.load(SeqCst) == 1);
+        let flag = Arc::new(AtomicUsize::new(0));
+        let slot = WakerSlot::default();
+        let (wait_flag, wait_slot) = (flag.clone(), slot.clone());
+        let waiter = rt.spawn(poll_fn(move |cx| {
+            *wait_slot.lock() = Some(cx.waker().clone());
+            if wait_flag.load(SeqCst) == 1 {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }));
+        let sleeper = shared.clone();
+        rt.block_on(async move {
+            crate::spawn(async move {
+                flag.store(1, SeqCst);
+                let waker = slot.lock().take();
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+                done.store(1, SeqCst);
+            });
+            waiter.await.unwrap();
+            virtual_sleep(sleeper).await;
+        });
+    });
+}

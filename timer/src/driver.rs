@@ -233,14 +233,9 @@ impl<P: Park> TimerDriver<P> {
         }
     }
 
-    /// Tries to jump the clock to `deadline` because the runtime is idle. Returns how the
-    /// attempt ended.
-    fn try_autojump(
-        &mut self,
-        deadline: Instant,
-        threshold: Duration,
-        wait: Option<Duration>,
-    ) -> Jump {
+    /// Tries to jump the clock to the next deadline because the runtime is idle. Returns how
+    /// the attempt ended.
+    fn try_autojump(&mut self, threshold: Duration, wait: Option<Duration>) -> Jump {
         let Some(monitor) = self.shared.monitor.get().cloned() else {
             return Jump::NotIdle;
         };
@@ -256,6 +251,12 @@ impl<P: Park> TimerDriver<P> {
                 Woken::ByItself => {}
             }
         }
+        // Read again now that the runtime is known to be idle: a timer registered since the
+        // driver last looked (by a party that was active then) may be earlier.
+        let next = self.shared.wheel.lock().next_expiration();
+        let Some(deadline) = next.map(Instant::from_nanos) else {
+            return Jump::NotIdle;
+        };
         self.shared.clock.autojump_to(deadline);
         if self.shared.clock.now() < deadline {
             // The clock refused to move (its autojump was turned off meanwhile).
@@ -305,8 +306,8 @@ impl<P: Park> Park for TimerDriver<P> {
                     monitor.arm();
                 }
             }
-            if let (Some(deadline), Some(threshold)) = (next, autojump) {
-                match self.try_autojump(deadline, threshold, wait) {
+            if let (Some(_), Some(threshold)) = (next, autojump) {
+                match self.try_autojump(threshold, wait) {
                     Jump::NotIdle => {}
                     Jump::LookAgain => continue,
                     Jump::Return => {

@@ -25,11 +25,12 @@
 //!
 //! # Idle notification
 //!
-//! The driver *arms* the monitor when it finds the runtime busy, then re-reads the count; a
-//! party whose `leave` takes the count from one to zero reads the armed flag afterwards and,
-//! if set, clears it and calls the registered `on_idle` unparker. Both sides use `SeqCst`, so
-//! at least one of them sees the other: the driver never sleeps through the moment the runtime
-//! goes idle. The epoch lets the driver check that the runtime stayed idle for a whole wait:
+//! The driver *arms* the monitor (a swap) and then re-reads the count; a party whose `leave`
+//! takes the count from one to zero then swaps the armed flag off and, if it was set, calls the
+//! registered `on_idle` unparker. Both flag operations are read-modify-writes on one location,
+//! so one comes first: if the driver's, the leaver sees it and notifies; if the leaver's, the
+//! driver's swap synchronises with it and its re-read sees the count at zero. The driver never
+//! sleeps through the moment the runtime goes idle. The epoch lets the driver check that the runtime stayed idle for a whole wait:
 //! the word is unchanged only if nobody entered meanwhile.
 
 use crate::park::Unpark;
@@ -63,8 +64,9 @@ impl Activity {
     pub(crate) fn leave(&self) {
         let previous = self.word.fetch_sub(1, SeqCst);
         debug_assert!(previous & COUNT_MASK != 0, "activity count underflow");
-        if previous & COUNT_MASK == 1 && self.armed.load(SeqCst) && self.armed.swap(false, SeqCst)
-        {
+        // A read-modify-write, not a load: it reads the latest `armed`, and the driver's arming
+        // (an RMW too) then synchronises with it.
+        if previous & COUNT_MASK == 1 && self.armed.swap(false, SeqCst) {
             let on_idle = self.on_idle.lock().clone();
             if let Some(on_idle) = on_idle {
                 on_idle.unpark();
@@ -80,7 +82,7 @@ impl Activity {
 
     /// Asks for the `on_idle` call at the next transition to idle, then reads the count.
     pub(crate) fn arm(&self) -> Option<u64> {
-        self.armed.store(true, SeqCst);
+        self.armed.swap(true, SeqCst);
         self.idle_epoch()
     }
 
