@@ -45,8 +45,8 @@ pub use creche_runtime::{
 pub mod time {
     pub use creche_timer::{
         current_time, interval, interval_at, sleep, sleep_forever, sleep_until, timeout,
-        timeout_at, Clock, ClockError, Elapsed, Instant, Interval, MockClock, Sleep,
-        SystemClock, Timeout, TimerEntry, TimerHandle,
+        timeout_at, Clock, ClockError, Elapsed, Instant, Interval, MockClock, Sleep, SystemClock,
+        Timeout, TimerEntry, TimerHandle,
     };
 }
 

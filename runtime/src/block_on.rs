@@ -16,7 +16,11 @@ pub(crate) fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
     let _context = context::enter_block_on(handle);
     let parker = Parker::new(handle.shared.driver.clone());
     let _registration = handle.shared.register_block_on(&parker);
-    let _active = handle.shared.driver.as_ref().map(|slot| Active::new(&slot.activity));
+    let _active = handle
+        .shared
+        .driver
+        .as_ref()
+        .map(|slot| Active::new(&slot.activity));
     let waker = parker_waker(parker.clone());
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);

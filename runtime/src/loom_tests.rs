@@ -445,7 +445,11 @@ impl crate::park::Park for JumpDriver {
                 // runtime is idle (a timer registered after that comes from an active party).
                 let has_timer = shared.timer.lock().is_some();
                 if monitor.arm().is_some() && has_timer {
-                    let waker = shared.timer.lock().take().expect("only the driver takes it");
+                    let waker = shared
+                        .timer
+                        .lock()
+                        .take()
+                        .expect("only the driver takes it");
                     assert!((shared.invariant)(), "jumped while the runtime was busy");
                     waker.wake();
                     return;
@@ -486,7 +490,9 @@ fn runtime_with_jump_driver(
         .build()
         .expect("runtime");
     let monitor = rt.handle().idle_monitor().expect("a driver");
-    monitor.set_on_idle(std::sync::Arc::new(InternalWake(std::sync::Arc::downgrade(&shared))));
+    monitor.set_on_idle(std::sync::Arc::new(InternalWake(
+        std::sync::Arc::downgrade(&shared),
+    )));
     *shared.monitor.lock() = Some(monitor);
     crate::park::Unpark::unpark(&InternalWake(std::sync::Arc::downgrade(&shared)));
     (rt, shared)

@@ -444,7 +444,10 @@ mod tests {
         assert_eq!(clock.rate(), 0.0);
         for err in [
             ClockError::Overflow,
-            ClockError::Backwards { now: before, target: Instant::ZERO },
+            ClockError::Backwards {
+                now: before,
+                target: Instant::ZERO,
+            },
         ] {
             assert!(!err.to_string().is_empty());
         }
@@ -462,7 +465,9 @@ mod tests {
         let b = clock.now();
         assert!(b >= a);
         // At 1000x, one virtual second is at most a real millisecond away.
-        assert!(clock.real_time_until(a + Duration::from_secs(1)).unwrap() <= Duration::from_millis(1));
+        assert!(
+            clock.real_time_until(a + Duration::from_secs(1)).unwrap() <= Duration::from_millis(1)
+        );
         clock.set_rate(0.0).unwrap();
         let c = clock.now();
         assert!(c >= b);

@@ -1,9 +1,10 @@
 //! [`interval`]: ticks at a fixed period.
 //!
-//! Missed ticks are **skipped**: if the task comes to `tick()` late, past one or more whole
-//! periods, the missed ticks are not delivered in a burst; the next tick is the first one of
-//! the original schedule that lies in the future. The phase is kept (ticks stay at
-//! `start + k * period`) and a slow consumer never sees a flood of back-to-back ticks.
+//! Missed ticks are **skipped**: when the task comes to `tick()` late, past one or more whole
+//! periods, the first missed tick is delivered at once (its scheduled instant is returned) and
+//! the others are dropped; the next tick is the first one of the original schedule that lies
+//! in the future. The phase is kept (ticks stay at `start + k * period`) and a slow consumer
+//! never sees a burst of back-to-back ticks.
 
 use crate::sleep::{current_time, sleep_until, Sleep};
 use crate::Instant;
@@ -30,7 +31,7 @@ use std::time::Duration;
 ///     let mut ticks = creche_timer::interval(Duration::from_secs(10));
 ///     assert_eq!(ticks.tick().await, start);
 ///     assert_eq!(ticks.tick().await, start + Duration::from_secs(10));
-///     // Late by 25 s: the ticks at 20 s and 30 s are skipped.
+///     // Late by 25 s: the tick at 20 s comes at once, the one at 30 s is skipped.
 ///     creche_timer::sleep(Duration::from_secs(25)).await;
 ///     assert_eq!(ticks.tick().await, start + Duration::from_secs(20));
 ///     assert_eq!(ticks.tick().await, start + Duration::from_secs(40));

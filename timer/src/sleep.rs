@@ -205,7 +205,8 @@ impl Future for Sleep {
 /// first (the future is then dropped, as cancel scopes drop their bodies).
 ///
 /// The future is polled before the deadline is checked, so a future that is ready completes
-/// even when the deadline has passed, and a ready future never registers a timer.
+/// even when the deadline has passed, and a ready future never registers a timer. Each poll
+/// takes one unit of coop budget.
 ///
 /// # Examples
 ///
@@ -314,18 +315,16 @@ impl<F: Future> Future for Timeout<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        // One unit of budget per poll, so that a loop of ready timeouts yields too.
+        let progress = ready!(coop::poll_proceed(cx));
         if let Poll::Ready(output) = this.future.poll(cx) {
+            progress.made_progress();
             return Poll::Ready(Ok(output));
         }
-        // The deadline is checked even when the future spent the whole budget, so that a
-        // future that never stops being busy still times out.
-        match coop::poll_proceed(cx) {
-            Poll::Ready(progress) => {
-                ready!(this.sleep.poll_timer(cx));
-                progress.made_progress();
-            }
-            Poll::Pending => ready!(this.sleep.poll_timer(cx)),
-        }
+        // The deadline is checked even when the future spent the rest of the budget, so that a
+        // future that is always busy still times out.
+        ready!(this.sleep.poll_timer(cx));
+        progress.made_progress();
         Poll::Ready(Err(Elapsed))
     }
 }

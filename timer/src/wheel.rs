@@ -224,8 +224,8 @@ impl<T> Wheel<T> {
                 self.replace_all(level, slot);
             }
         }
-        let crossed_overflow_boundary =
-            (target >> (SLOT_BITS * LEVELS as u32)) != (self.elapsed >> (SLOT_BITS * LEVELS as u32));
+        let crossed_overflow_boundary = (target >> (SLOT_BITS * LEVELS as u32))
+            != (self.elapsed >> (SLOT_BITS * LEVELS as u32));
         self.elapsed = target;
         self.now = now;
         if crossed_overflow_boundary && self.occupied[OVERFLOW] != 0 {
@@ -375,7 +375,14 @@ mod tests {
     #[test]
     fn fires_in_deadline_order_across_levels() {
         let mut wheel = Wheel::new();
-        let deadlines = [5 * MS, 70 * MS + 3, 70 * MS + 1, 5000 * MS, 3 * MS, 300_000 * MS];
+        let deadlines = [
+            5 * MS,
+            70 * MS + 3,
+            70 * MS + 1,
+            5000 * MS,
+            3 * MS,
+            300_000 * MS,
+        ];
         for (i, &d) in deadlines.iter().enumerate() {
             let key = wheel.insert(i as u32);
             assert!(wheel.schedule(key, d).is_some());
