@@ -432,4 +432,137 @@ mod tests {
         assert!(advance(&mut wheel, MS).is_empty());
         assert_eq!(wheel.now(), 950 * MS);
     }
+
+    /// The reference model: a sorted map of the pending timers.
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeSet;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            /// Schedule (or move) timer `id % live` to `now + delta`.
+            Schedule { id: usize, delta: u64 },
+            /// Cancel timer `id % live`.
+            Cancel { id: usize },
+            /// Advance the clock by `delta`.
+            Advance { delta: u64 },
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            // Deltas from sub-millisecond to beyond the wheel's range (2^36 ms).
+            let delta = prop_oneof![
+                0..2 * MS,
+                0..5_000 * MS,
+                0..(1u64 << 30) * MS,
+                0..(1u64 << 38) * MS,
+            ];
+            prop_oneof![
+                4 => (any::<usize>(), delta.clone()).prop_map(|(id, delta)| Op::Schedule { id, delta }),
+                1 => any::<usize>().prop_map(|id| Op::Cancel { id }),
+                2 => delta.prop_map(|delta| Op::Advance { delta }),
+            ]
+        }
+
+        /// Runs `ops` on the wheel and on the model; checks every advance fires exactly the
+        /// model's due timers, in deadline order.
+        fn check(timers: usize, ops: impl IntoIterator<Item = Op>) -> Result<(), TestCaseError> {
+            let mut wheel = Wheel::new();
+            let keys: Vec<usize> = (0..timers).map(|i| wheel.insert(i as u32)).collect();
+            let mut pending: BTreeSet<(u64, usize)> = BTreeSet::new();
+            let mut deadline_of: Vec<Option<u64>> = vec![None; timers];
+            let mut now = 0u64;
+            let mut fired = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Schedule { id, delta } => {
+                        let id = id % timers;
+                        if let Some(d) = deadline_of[id].take() {
+                            pending.remove(&(d, id));
+                        }
+                        wheel.rearm(keys[id]);
+                        let deadline = now.saturating_add(delta);
+                        if wheel.schedule(keys[id], deadline).is_some() {
+                            pending.insert((deadline, id));
+                            deadline_of[id] = Some(deadline);
+                        } else {
+                            prop_assert!(deadline <= now);
+                        }
+                    }
+                    Op::Cancel { id } => {
+                        let id = id % timers;
+                        if let Some(d) = deadline_of[id].take() {
+                            pending.remove(&(d, id));
+                        }
+                        wheel.unschedule(keys[id]);
+                    }
+                    Op::Advance { delta } => {
+                        now = now.saturating_add(delta);
+                        if let Some(next) = wheel.next_expiration() {
+                            let exact = pending.first().map(|&(d, _)| d);
+                            prop_assert!(Some(next) <= exact, "next {next} after {exact:?}");
+                        } else {
+                            prop_assert!(pending.is_empty());
+                        }
+                        fired.clear();
+                        wheel.advance(now, &mut fired);
+                        let due: Vec<(u64, usize)> = pending
+                            .iter()
+                            .copied()
+                            .take_while(|&(d, _)| d <= now)
+                            .collect();
+                        let got: Vec<u64> = fired.iter().map(|&k| wheel.deadline(k)).collect();
+                        prop_assert!(got.windows(2).all(|w| w[0] <= w[1]), "out of order");
+                        let mut got_ids: Vec<usize> = fired
+                            .iter()
+                            .map(|&k| *wheel.payload_mut(k) as usize)
+                            .collect();
+                        let mut due_ids: Vec<usize> = due.iter().map(|&(_, id)| id).collect();
+                        got_ids.sort_unstable();
+                        due_ids.sort_unstable();
+                        prop_assert_eq!(got_ids, due_ids);
+                        for (d, id) in due {
+                            pending.remove(&(d, id));
+                            deadline_of[id] = None;
+                            prop_assert_eq!(wheel.state(keys[id]), NodeState::Fired);
+                        }
+                        prop_assert_eq!(wheel.queued(), pending.len());
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+            /// Interleavings of schedule, move, cancel and advance on a few timers.
+            #[test]
+            fn small_interleavings_match_the_model(ops in proptest::collection::vec(op(), 1..200)) {
+                check(8, ops)?;
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2))]
+            /// 10^5 timers with random deadlines, a fifth of them cancelled, fired in steps.
+            #[test]
+            fn a_hundred_thousand_timers_fire_in_deadline_order(seed in any::<u64>()) {
+                let mut rng = seed | 1;
+                let mut next = move || {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    rng
+                };
+                let n = 100_000;
+                let mut ops: Vec<Op> = (0..n)
+                    .map(|id| Op::Schedule { id, delta: next() % (3_600_000 * MS) })
+                    .collect();
+                ops.extend((0..n / 5).map(|_| Op::Cancel { id: (next() as usize) % n }));
+                ops.extend((0..200).map(|_| Op::Advance { delta: next() % (40_000 * MS) }));
+                ops.push(Op::Advance { delta: 3_600_000 * MS });
+                check(n, ops)?;
+            }
+        }
+    }
 }
