@@ -268,3 +268,30 @@ fn a_runtime_without_timers_is_reported_clearly() {
         .unwrap_or_else(|| err.downcast_ref::<String>().cloned().unwrap_or_default());
     assert!(message.contains("creche::Builder"), "{message}");
 }
+
+/// Regression (review): a replaced or cancelled waker was dropped under the wheel's lock; a
+/// waker that owns a timer (a task whose output holds one, say) then deadlocked.
+#[test]
+fn a_waker_that_owns_a_timer_can_be_dropped_by_the_wheel() {
+    let _watchdog = watchdog("waker drop");
+    struct OwnsTimer(#[allow(dead_code)] TimerEntry);
+    impl Wake for OwnsTimer {
+        fn wake(self: Arc<Self>) {}
+    }
+    let rt = autojump_runtime(1);
+    rt.block_on(async {
+        let handle = TimerHandle::current();
+        let owning_waker = || {
+            let mut inner = TimerEntry::new(&handle, current_time() + secs(50));
+            assert!(inner.register(&Waker::noop().clone()));
+            Waker::from(Arc::new(OwnsTimer(inner)))
+        };
+        let mut entry = TimerEntry::new(&handle, current_time() + secs(5));
+        assert!(entry.register(&owning_waker()));
+        assert!(entry.register(&Waker::noop().clone())); // replaces (drops) the owning waker
+        assert!(entry.register(&owning_waker()));
+        entry.cancel(); // drops it
+        assert!(entry.register(&owning_waker()));
+        drop(entry); // and so does dropping the entry
+    });
+}

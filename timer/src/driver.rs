@@ -332,9 +332,13 @@ impl<P: Park> Park for TimerDriver<P> {
 
     fn shutdown(&mut self) {
         self.inner.shutdown();
-        // Wakers hold tasks, and tasks hold the runtime: let go of them.
-        let mut wheel = self.shared.wheel.lock();
-        wheel.clear_payloads(|waker| drop(waker.take()));
+        // Wakers hold tasks, and tasks hold the runtime: let go of them (outside the lock).
+        let mut wakers = Vec::new();
+        self.shared
+            .wheel
+            .lock()
+            .clear_payloads(|waker| wakers.extend(waker.take()));
+        drop(wakers);
     }
 }
 

@@ -114,6 +114,9 @@ impl TimerEntry {
             return false;
         }
         let deadline = self.deadline.as_nanos();
+        // A replaced waker is dropped after the lock is released: dropping a waker can drop a
+        // task, and with it a timer that takes this lock.
+        let mut replaced = None;
         let wake_driver = {
             let mut wheel = shared.wheel.lock();
             let key = match self.key {
@@ -123,13 +126,15 @@ impl TimerEntry {
                         NodeState::Queued { .. } => {
                             let slot = wheel.payload_mut(key);
                             if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                                *slot = Some(waker.clone());
+                                replaced = slot.replace(waker.clone());
                             }
+                            drop(wheel);
+                            drop(replaced);
                             return true;
                         }
                         NodeState::Idle => {}
                     }
-                    *wheel.payload_mut(key) = Some(waker.clone());
+                    replaced = wheel.payload_mut(key).replace(waker.clone());
                     key
                 }
                 None => {
@@ -140,11 +145,14 @@ impl TimerEntry {
             };
             let Some(attention) = wheel.schedule(key, deadline) else {
                 // The wheel has already passed the deadline (the clock moved meanwhile).
-                wheel.payload_mut(key).take();
+                let ours = wheel.payload_mut(key).take();
+                drop(wheel);
+                drop((ours, replaced));
                 return false;
             };
             shared.registered(attention)
         };
+        drop(replaced);
         if wake_driver {
             shared.wake_driver();
         }
@@ -232,10 +240,13 @@ impl TimerEntry {
     /// ```
     pub fn cancel(&mut self) {
         if let Some(key) = self.key {
-            let mut wheel = self.handle.shared.wheel.lock();
-            wheel.unschedule(key);
-            wheel.rearm(key);
-            wheel.payload_mut(key).take();
+            let waker = {
+                let mut wheel = self.handle.shared.wheel.lock();
+                wheel.unschedule(key);
+                wheel.rearm(key);
+                wheel.payload_mut(key).take()
+            };
+            drop(waker); // outside the lock
         }
     }
 }
