@@ -295,3 +295,14 @@ fn a_waker_that_owns_a_timer_can_be_dropped_by_the_wheel() {
         drop(entry); // and so does dropping the entry
     });
 }
+
+#[test]
+fn timer_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<TimerEntry>();
+    send_sync::<TimerHandle>();
+    send_sync::<creche::time::Sleep>();
+    send_sync::<creche::time::Interval>();
+    send_sync::<MockClock>();
+    send_sync::<creche::time::Timeout<std::future::Ready<()>>>();
+}
