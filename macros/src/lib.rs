@@ -13,7 +13,8 @@
 //!
 //! into a plain `fn name() -> T` that builds a runtime with `creche::Builder` and the options,
 //! and returns `runtime.block_on(async move { body })`. Every misuse is a compile error that
-//! points at the token at fault and says what is expected.
+//! points at the token at fault and says what is expected. The facade's tests pin both: the
+//! behaviour in `tests/macros.rs`, each error message in `tests/macros_ui.rs` (`tests/ui/`).
 //!
 //! ```
 //! #[creche::main(worker_threads = 2)]
@@ -136,4 +137,12 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(Kind::Test, args.into(), item.into()).into()
+}
+
+/// Adds `error` to the errors found so far: every mistake is reported, each where it is.
+fn push_error(errors: &mut Option<syn::Error>, error: syn::Error) {
+    match errors {
+        Some(errors) => errors.combine(error),
+        None => *errors = Some(error),
+    }
 }

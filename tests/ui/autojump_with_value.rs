@@ -1,0 +1,4 @@
+#[creche::test(autojump = true)]
+async fn with_value() {}
+
+fn main() {}

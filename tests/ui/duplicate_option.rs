@@ -1,0 +1,4 @@
+#[creche::test(worker_threads = 2, autojump, worker_threads = 4)]
+async fn twice() {}
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[creche::main(autojump)]
+async fn main() {}

@@ -1,0 +1,4 @@
+#[creche::main]
+async fn main(args: Vec<String>) {
+    let _ = args;
+}

@@ -1,0 +1,4 @@
+#[creche::test]
+fn not_async() {}
+
+fn main() {}

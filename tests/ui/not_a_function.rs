@@ -1,0 +1,4 @@
+#[creche::main]
+struct Main;
+
+fn main() {}

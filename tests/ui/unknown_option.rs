@@ -1,0 +1,4 @@
+#[creche::test(workers = 2)]
+async fn unknown() {}
+
+fn main() {}

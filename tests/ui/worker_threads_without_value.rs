@@ -1,0 +1,4 @@
+#[creche::test(worker_threads)]
+async fn no_value() {}
+
+fn main() {}
