@@ -22,8 +22,14 @@ fn runtime(workers: usize) -> Runtime {
 const STARVATION_LIMIT: u64 = 200_000;
 
 /// Loops on `consume_budget` (always ready) until `flag` is set; returns the iterations, or
-/// `Err` if the limit was reached without the flag being set.
-async fn spin_on_budget_until(flag: Arc<AtomicBool>, started: Counter) -> Result<u64, u64> {
+/// `Err` if the limit was reached without the flag being set. Iterations count only once
+/// `counting` is set (after the test has made the other task runnable), so a test thread that
+/// the OS delays before it gets there cannot be mistaken for starvation.
+async fn spin_on_budget_until(
+    flag: Arc<AtomicBool>,
+    started: Counter,
+    counting: Arc<AtomicBool>,
+) -> Result<u64, u64> {
     started.incr();
     let mut iterations = 0;
     while !flag.load(SeqCst) {
@@ -31,7 +37,9 @@ async fn spin_on_budget_until(flag: Arc<AtomicBool>, started: Counter) -> Result
             return Err(iterations);
         }
         coop::consume_budget().await;
-        iterations += 1;
+        if counting.load(SeqCst) {
+            iterations += 1;
+        }
     }
     Ok(iterations)
 }
@@ -42,9 +50,15 @@ fn no_starvation_budget_loop_vs_task_spawned_from_outside() {
     let rt = runtime(1);
     let flag = Arc::new(AtomicBool::new(false));
     let started = Counter::new();
-    let looping = rt.spawn(spin_on_budget_until(flag.clone(), started.clone()));
+    let counting = Arc::new(AtomicBool::new(false));
+    let looping = rt.spawn(spin_on_budget_until(
+        flag.clone(),
+        started.clone(),
+        counting.clone(),
+    ));
     started.wait_for(1); // the only worker is now inside the loop
     let setter = rt.spawn(async move { flag.store(true, SeqCst) });
+    counting.store(true, SeqCst);
     let iterations = rt
         .block_on(looping)
         .unwrap()
@@ -64,7 +78,8 @@ fn no_starvation_budget_loop_vs_task_it_spawned() {
             let flag = flag.clone();
             async move { flag.store(true, SeqCst) }
         });
-        let result = spin_on_budget_until(flag, Counter::new()).await;
+        let counting = Arc::new(AtomicBool::new(true));
+        let result = spin_on_budget_until(flag, Counter::new(), counting).await;
         setter.await.unwrap();
         result
     }));
@@ -92,10 +107,16 @@ fn no_starvation_budget_loop_vs_task_woken_from_foreign_thread() {
         std::thread::yield_now();
     }
     let started = Counter::new();
-    let looping = rt.spawn(spin_on_budget_until(flag, started.clone()));
+    let counting = Arc::new(AtomicBool::new(false));
+    let looping = rt.spawn(spin_on_budget_until(
+        flag,
+        started.clone(),
+        counting.clone(),
+    ));
     started.wait_for(1);
     // Woken from this (non-runtime) thread while the only worker loops.
     gate.open();
+    counting.store(true, SeqCst);
     let iterations = rt
         .block_on(looping)
         .unwrap()
