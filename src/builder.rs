@@ -3,8 +3,8 @@
 //! [`ThreadPark`](creche_runtime::park::ThreadPark); the I/O driver slots in under the timer
 //! driver when it arrives).
 
-use creche_runtime::park::ThreadPark;
 use creche_runtime::BuildError;
+use creche_runtime::park::ThreadPark;
 use creche_timer::{Clock, SystemClock};
 use std::fmt;
 use std::sync::Arc;
@@ -188,7 +188,7 @@ impl Builder {
     ///
     /// ```
     /// let err = creche::Builder::new().worker_threads(0).build().unwrap_err();
-    /// assert_eq!(err, creche::BuildError::ZeroWorkerThreads);
+    /// assert!(matches!(err, creche::BuildError::ZeroWorkerThreads));
     /// ```
     pub fn build(self) -> Result<Runtime, BuildError> {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));

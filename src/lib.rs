@@ -22,8 +22,8 @@ mod builder;
 pub use builder::{Builder, Runtime};
 pub use creche_macros::{main, test};
 pub use creche_runtime::{
-    spawn, spawn_blocking, yield_now, BuildError, EnterGuard, Handle, JoinError, JoinHandle,
-    TaskId, TryCurrentError, YieldNow,
+    BuildError, EnterGuard, Handle, JoinError, JoinHandle, TaskId, TryCurrentError, YieldNow,
+    spawn, spawn_blocking, yield_now,
 };
 
 /// Time on the runtime's clock: [`sleep`](time::sleep), [`timeout`](time::timeout),
@@ -44,15 +44,15 @@ pub use creche_runtime::{
 /// ```
 pub mod time {
     pub use creche_timer::{
-        current_time, interval, interval_at, sleep, sleep_forever, sleep_until, timeout,
-        timeout_at, Clock, ClockError, Elapsed, Instant, Interval, MockClock, Sleep, SystemClock,
-        Timeout, TimerEntry, TimerHandle,
+        Clock, ClockError, Elapsed, Instant, Interval, MockClock, Sleep, SystemClock, Timeout,
+        TimerEntry, TimerHandle, current_time, interval, interval_at, sleep, sleep_forever,
+        sleep_until, timeout, timeout_at,
     };
 }
 
 /// Tasks: ids, join handles, the current task.
 pub mod task {
-    pub use creche_runtime::task::{id, try_id, JoinError, JoinHandle, TaskId};
+    pub use creche_runtime::task::{JoinError, JoinHandle, TaskId, id, try_id};
     pub use creche_runtime::{spawn, spawn_blocking, yield_now};
 }
 
@@ -62,7 +62,7 @@ pub mod runtime {
     pub use creche_runtime::coop;
     pub use creche_runtime::park;
     pub use creche_runtime::{BuildError, Builder, Handle, Runtime};
-    pub use creche_timer::{build_runtime, build_runtime_with_park, TimerDriver};
+    pub use creche_timer::{TimerDriver, build_runtime, build_runtime_with_park};
 }
 
 /// Builds the default runtime (one worker per core, the system clock), runs `future` on the calling thread as

@@ -5,7 +5,7 @@
 mod common;
 
 use common::watchdog;
-use creche::time::{current_time, sleep, Instant, MockClock};
+use creche::time::{Instant, MockClock, current_time, sleep};
 use std::time::Duration;
 
 const HOUR: Duration = Duration::from_secs(3600);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{tracked, watchdog, Counter, DropCount, Gate};
+use common::{Counter, DropCount, Gate, tracked, watchdog};
 use creche::{JoinHandle, Runtime};
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};

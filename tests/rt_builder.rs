@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{panic_message, watchdog, Counter};
+use common::{Counter, panic_message, watchdog};
 use creche::{BuildError, Runtime};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
@@ -217,8 +217,8 @@ fn builder_spawn_blocking_panic_reaches_join_handle() {
 /// or at shutdown, and the pool starts new threads afterwards.
 #[test]
 fn blocking_threads_retire_after_keep_alive_and_are_replaced() {
-    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     let stopped = Arc::new(AtomicUsize::new(0));
     let counter = stopped.clone();
     let rt = creche::Runtime::builder()

@@ -5,13 +5,13 @@
 
 mod common;
 
-use common::{tracked, watchdog, Counter, Gate};
-use creche::runtime::coop::{self, BUDGET};
+use common::{Counter, Gate, tracked, watchdog};
 use creche::Runtime;
+use creche::runtime::coop::{self, BUDGET};
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::task::{ready, Poll};
+use std::task::{Poll, ready};
 
 fn runtime(workers: usize) -> Runtime {
     Runtime::builder().worker_threads(workers).build().unwrap()

@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{panic_message, spawn_and_sum, tracked, watchdog, Counter, Gate};
+use common::{Counter, Gate, panic_message, spawn_and_sum, tracked, watchdog};
 use creche::Runtime;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::thread::ThreadId;
 
 fn runtime(workers: usize) -> Runtime {
@@ -199,7 +199,7 @@ fn panic_in_unread_output_destructor_is_swallowed() {
         std::thread::yield_now();
     }
     drop(task); // must not unwind into the caller
-                // ...and by the worker, for a detached task.
+    // ...and by the worker, for a detached task.
     drop(rt.spawn(async { PanicOnDrop("detached output boom") }));
     assert_eq!(
         rt.block_on(rt.spawn(async { 8 })).unwrap(),

@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{spawn_and_sum, watchdog, Counter, DropCount};
-use creche::runtime::park::{Park, Unpark};
+use common::{Counter, DropCount, spawn_and_sum, watchdog};
 use creche::runtime::Runtime;
+use creche::runtime::park::{Park, Unpark};
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;

@@ -3,10 +3,10 @@
 
 use creche::runtime::park::{Park, Unpark};
 use creche::{Handle, Runtime};
-use std::future::{poll_fn, Future};
+use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use std::time::Duration;
 
@@ -80,10 +80,11 @@ fn panicking_join_waker_does_not_kill_the_worker() {
     polled.recv().unwrap();
     let mut join = pin!(join);
     let waker = panicking_waker();
-    assert!(join
-        .as_mut()
-        .poll(&mut Context::from_waker(&waker))
-        .is_pending());
+    assert!(
+        join.as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
     go.store(true, SeqCst);
     slot.lock().unwrap().take().unwrap().wake(); // completion wakes the panicking joiner
     let rt2 = rt.clone();
@@ -110,10 +111,11 @@ fn panicking_join_waker_keeps_blocking_pool_accounting() {
     });
     let mut join = pin!(join);
     let waker = panicking_waker();
-    assert!(join
-        .as_mut()
-        .poll(&mut Context::from_waker(&waker))
-        .is_pending());
+    assert!(
+        join.as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
     release.send(()).unwrap(); // the blocking thread completes the job and wakes the joiner
     let rt2 = rt.clone();
     assert_eq!(

@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{spawn_and_sum, tracked, watchdog, Counter, DropCount, Gate};
+use common::{Counter, DropCount, Gate, spawn_and_sum, tracked, watchdog};
 use creche::{Handle, JoinHandle, Runtime};
-use std::future::{poll_fn, Future};
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex};
@@ -403,9 +403,11 @@ fn shutdown_spawn_after_drop_is_cancelled() {
             ran.incr();
         }
     });
-    assert!(futures_lite::future::block_on(blocking)
-        .unwrap_err()
-        .is_cancelled());
+    assert!(
+        futures_lite::future::block_on(blocking)
+            .unwrap_err()
+            .is_cancelled()
+    );
     assert_eq!((polls.get(), ran.get(), drops.get()), (0, 0, 3));
 }
 

@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{panic_message, watchdog, Gate};
+use common::{Gate, panic_message, watchdog};
 use creche::{Handle, Runtime};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
 fn runtime(workers: usize, name: &str) -> Runtime {
@@ -200,9 +200,11 @@ fn smoke_try_current_outside_is_err() {
     let err = Handle::try_current().unwrap_err();
     assert!(err.to_string().contains("creche runtime"), "{err}");
     // Also on a fresh thread, and after a runtime was used and dropped on this thread.
-    assert!(std::thread::spawn(|| Handle::try_current().is_err())
-        .join()
-        .unwrap());
+    assert!(
+        std::thread::spawn(|| Handle::try_current().is_err())
+            .join()
+            .unwrap()
+    );
     let rt = runtime(1, "smoke-tc");
     rt.block_on(async {});
     drop(rt);

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{panic_message, watchdog};
-use creche::task::{self, TaskId};
 use creche::Runtime;
+use creche::task::{self, TaskId};
 use std::collections::HashSet;
 
 fn runtime(workers: usize) -> Runtime {

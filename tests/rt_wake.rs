@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{tracked, watchdog, Counter, DropCount, Gate};
+use common::{Counter, DropCount, Gate, tracked, watchdog};
 use creche::Runtime;
-use std::future::{poll_fn, Future};
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex};
@@ -214,9 +214,11 @@ fn wake_after_runtime_dropped() {
     let polls_at_drop = polls.get();
     // Opening the gate now wakes a cancelled task of a dead runtime: nothing may happen.
     gate.open();
-    assert!(futures_lite::future::block_on(task)
-        .unwrap_err()
-        .is_cancelled());
+    assert!(
+        futures_lite::future::block_on(task)
+            .unwrap_err()
+            .is_cancelled()
+    );
     assert_eq!((polls.get(), drops.get()), (polls_at_drop, 1));
 }
 

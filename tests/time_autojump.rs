@@ -5,9 +5,9 @@
 mod common;
 
 use common::watchdog;
-use creche::time::{current_time, sleep, Instant, MockClock};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use creche::time::{Instant, MockClock, current_time, sleep};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::Duration;
 
 fn runtime(workers: usize, clock: MockClock) -> creche::Runtime {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::watchdog;
-use creche::time::{current_time, sleep_until, Instant, MockClock};
+use creche::time::{Instant, MockClock, current_time, sleep_until};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -4,13 +4,13 @@
 mod common;
 
 use common::watchdog;
-use creche::time::{
-    current_time, interval_at, sleep, sleep_forever, sleep_until, timeout, timeout_at, Elapsed,
-    Instant, MockClock, TimerEntry, TimerHandle,
-};
 use creche::Runtime;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use creche::time::{
+    Elapsed, Instant, MockClock, TimerEntry, TimerHandle, current_time, interval_at, sleep,
+    sleep_forever, sleep_until, timeout, timeout_at,
+};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::task::{Wake, Waker};
 use std::time::Duration;
 

@@ -11,7 +11,7 @@
 use crate::options::{self, ClockOption, Kind, Options};
 use crate::push_error;
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned, ToTokens};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Block, Generics, Item, ItemFn, Signature, Visibility};
@@ -423,9 +423,10 @@ mod tests {
             messages,
             ["`#[creche::main]` applies only to an `async fn`"]
         );
-        assert!(out
-            .to_string()
-            .starts_with("# [derive (Debug)] pub struct S ;"));
+        assert!(
+            out.to_string()
+                .starts_with("# [derive (Debug)] pub struct S ;")
+        );
         // The error points at `struct` (see tests/ui/not_a_function.stderr).
     }
 

@@ -482,8 +482,10 @@ mod tests {
     #[test]
     fn an_equals_sign_without_a_value() {
         assert!(err(Kind::Test, quote!(clock =)).starts_with("`clock` needs a value"));
-        assert!(err(Kind::Test, quote!(worker_threads =, autojump))
-            .starts_with("`worker_threads` needs a value"));
+        assert!(
+            err(Kind::Test, quote!(worker_threads =, autojump))
+                .starts_with("`worker_threads` needs a value")
+        );
         assert!(err(Kind::Test, quote!(autojump =)).starts_with("`autojump` takes no value"));
     }
 

@@ -7,7 +7,7 @@
 use crate::coop;
 use crate::scheduler::activity::Activity;
 use crate::scheduler::parker::{Inner, Parker};
-use crate::{context, Handle};
+use crate::{Handle, context};
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};

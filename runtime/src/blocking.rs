@@ -8,9 +8,9 @@
 //! interrupted).
 
 use crate::scheduler::activity::Activity;
-use crate::sync::{thread, Arc, Condvar, Mutex};
+use crate::sync::{Arc, Condvar, Mutex, thread};
 use crate::task::{self, JoinHandle, Notified, Schedule, TaskId, TaskRef};
-use crate::{builder::ThreadConfig, context, Handle};
+use crate::{Handle, builder::ThreadConfig, context};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;

@@ -12,10 +12,10 @@
 //! - `worker` is set only by the worker thread's own guard, created first and dropped last on
 //!   that thread, for a core that lives on the worker's stack frame meanwhile.
 
+use crate::Handle;
 use crate::coop::Budget;
 use crate::scheduler::worker::Core;
 use crate::task::TaskId;
-use crate::Handle;
 use std::cell::Cell;
 use std::ptr;
 

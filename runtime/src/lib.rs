@@ -50,7 +50,7 @@ mod yield_now;
 mod loom_tests;
 
 pub use builder::{BuildError, Builder};
-pub use handle::{spawn, spawn_blocking, EnterGuard, Handle, TryCurrentError};
+pub use handle::{EnterGuard, Handle, TryCurrentError, spawn, spawn_blocking};
 pub use runtime::Runtime;
 pub use task::{JoinError, JoinHandle, TaskId};
-pub use yield_now::{yield_now, YieldNow};
+pub use yield_now::{YieldNow, yield_now};

@@ -13,10 +13,10 @@
 //!   a wake from a foreign thread. A lost wakeup, or a worker left asleep while work is queued,
 //!   leaves every thread blocked, which loom reports as a deadlock.
 
-use crate::sync::{thread, Arc, AtomicUsize, Mutex, Ordering::SeqCst};
+use crate::sync::{Arc, AtomicUsize, Mutex, Ordering::SeqCst, thread};
 use crate::task::{self, JoinHandle, Notified, Schedule, TaskId, TaskRef};
 use std::collections::VecDeque;
-use std::future::{poll_fn, Future};
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
@@ -30,7 +30,7 @@ struct MockScheduler(Arc<Queue>);
 
 impl Schedule for MockScheduler {
     fn schedule(&self, task: Notified, _is_yield: bool) {
-        self.0 .0.lock().push_back(task);
+        self.0.0.lock().push_back(task);
     }
     fn release(&self, _task: TaskRef) -> bool {
         false
@@ -39,7 +39,7 @@ impl Schedule for MockScheduler {
 
 impl MockScheduler {
     fn pop(&self) -> Option<Notified> {
-        self.0 .0.lock().pop_front()
+        self.0.0.lock().pop_front()
     }
     /// Runs queued tasks until none is left.
     fn run_all(&self) {

@@ -5,10 +5,10 @@
 //! dropped exactly once, its `JoinHandle` told `Cancelled`); the injector is drained; the
 //! driver's `shutdown` runs; last, the blocking pool cancels its queue and joins its threads.
 
+use crate::Handle;
 use crate::builder::{BuildError, Builder};
 use crate::sync::thread;
 use crate::task::JoinHandle;
-use crate::Handle;
 use std::fmt;
 use std::future::Future;
 

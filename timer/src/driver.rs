@@ -28,9 +28,9 @@
 //! current 64 ms), so a far timer can take a few jumps, each of which cascades it closer; no
 //! jump ever passes a deadline.
 
+use crate::Instant;
 use crate::clock::Clock;
 use crate::wheel::Wheel;
-use crate::Instant;
 use creche_runtime::park::{IdleMonitor, Park, Unpark};
 use parking_lot::Mutex;
 use std::fmt;

@@ -6,9 +6,9 @@
 //! When the deadline passes, the driver takes the entry's waker and wakes it, once; a
 //! [`reset`](TimerEntry::reset) re-arms it.
 
+use crate::Instant;
 use crate::driver::TimerHandle;
 use crate::wheel::NodeState;
-use crate::Instant;
 use std::fmt;
 use std::task::{Context, Poll, Waker};
 

@@ -6,11 +6,11 @@
 //! in the future. The phase is kept (ticks stay at `start + k * period`) and a slow consumer
 //! never sees a burst of back-to-back ticks.
 
-use crate::sleep::{current_time, sleep_until, Sleep};
 use crate::Instant;
+use crate::sleep::{Sleep, current_time, sleep_until};
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 /// Ticks every `period`, the first tick at once. See the [module documentation](self) for

@@ -39,9 +39,9 @@ pub use clock::{Clock, ClockError, MockClock, SystemClock};
 pub use driver::{TimerDriver, TimerHandle};
 pub use entry::TimerEntry;
 pub use instant::Instant;
-pub use interval::{interval, interval_at, Interval};
+pub use interval::{Interval, interval, interval_at};
 pub use sleep::{
-    current_time, sleep, sleep_forever, sleep_until, timeout, timeout_at, Elapsed, Sleep, Timeout,
+    Elapsed, Sleep, Timeout, current_time, sleep, sleep_forever, sleep_until, timeout, timeout_at,
 };
 
 use creche_runtime::park::{Park, ThreadPark};

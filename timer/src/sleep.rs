@@ -6,14 +6,14 @@
 //! the first poll that finds the deadline in the future: a timeout whose future is ready at
 //! once never touches the timer wheel.
 
-use crate::driver::{with_current, NO_TIMER};
-use crate::entry::TimerEntry;
 use crate::Instant;
+use crate::driver::{NO_TIMER, with_current};
+use crate::entry::TimerEntry;
 use creche_runtime::coop;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 /// The current time on the runtime's clock.

@@ -27,7 +27,7 @@
 //! - **Woken without a notification** (a driver event or a spurious wake): the worker removes
 //!   itself from `sleepers` (`unpark_worker_by_id`) before running what it found.
 
-use crate::sync::{fence, AtomicUsize, Mutex, Ordering::SeqCst};
+use crate::sync::{AtomicUsize, Mutex, Ordering::SeqCst, fence};
 
 const UNPARKED_SHIFT: usize = 16;
 const SEARCHING_MASK: usize = (1 << UNPARKED_SHIFT) - 1;

@@ -17,12 +17,12 @@ pub(crate) mod queue;
 mod queue_loom;
 pub(crate) mod worker;
 
+use crate::Handle;
 use crate::blocking::BlockingPool;
 use crate::context;
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering::SeqCst};
 use crate::task::list::OwnedTasks;
 use crate::task::{self, JoinHandle, Notified, Schedule, TaskId, TaskRef};
-use crate::Handle;
 use idle::Idle;
 use parker::{DriverSlot, Parker};
 use queue::{Injector, Stealer};

@@ -456,8 +456,8 @@ mod tests {
     /// each time a thread blocks in it, that the slot says it is owned.
     #[test]
     fn the_slot_is_owned_whenever_a_thread_is_parked_in_the_driver() {
-        use std::sync::atomic::AtomicUsize as StdAtomicUsize;
         use std::sync::OnceLock;
+        use std::sync::atomic::AtomicUsize as StdAtomicUsize;
         static SLOT: OnceLock<Arc<DriverSlot>> = OnceLock::new();
         static VIOLATIONS: StdAtomicUsize = StdAtomicUsize::new(0);
         static PARKS: StdAtomicUsize = StdAtomicUsize::new(0);

@@ -12,11 +12,11 @@
 //! of the task that woke it, and at most [`MAX_LIFO_POLLS`] run back to back, so a ping-pong
 //! pair cannot monopolise a worker.
 
-use super::queue::{Steal, Worker};
 use super::Shared;
+use super::queue::{Steal, Worker};
+use crate::Handle;
 use crate::coop;
 use crate::task::Notified;
-use crate::Handle;
 use std::cell::{Cell, RefCell};
 use std::task::Waker;
 use std::time::{Duration, Instant};

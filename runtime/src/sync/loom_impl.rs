@@ -1,8 +1,8 @@
 //! The `--cfg loom` build: loom's instrumented primitives behind the same API.
 
 pub(crate) use loom::cell::UnsafeCell;
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 pub(crate) use loom::sync::Arc;
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 pub(crate) use loom::thread;
 
 /// A loom mutex with the `parking_lot` API (`lock()` returns the guard directly).

@@ -1,7 +1,7 @@
 //! The normal build: `std` atomics and threads, `parking_lot` locks.
 
-pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 pub(crate) use std::sync::Arc;
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 pub(crate) use std::thread;
 
 /// A mutex with the `parking_lot` API (no poisoning).

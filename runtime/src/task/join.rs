@@ -1,7 +1,7 @@
 //! [`JoinHandle`]: awaiting, aborting or detaching a spawned task.
 
 use super::raw::Header;
-use super::{state, JoinError, TaskId};
+use super::{JoinError, TaskId, state};
 use crate::coop;
 use std::fmt;
 use std::future::Future;

@@ -25,13 +25,13 @@
 
 use super::error::{Failure, JoinError};
 use super::id::TaskId;
-use super::state::{IdleAction, RunAction, State, WakeAction, JOIN_INTEREST, JOIN_WAKER};
+use super::state::{IdleAction, JOIN_INTEREST, JOIN_WAKER, RunAction, State, WakeAction};
 use super::{Notified, Schedule, TaskRef};
 use crate::context;
 use crate::sync::UnsafeCell;
 use std::future::Future;
 use std::mem::ManuallyDrop;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
