@@ -176,3 +176,55 @@ fn enabling_autojump_later_takes_effect() {
         Instant::ZERO + secs(5)
     );
 }
+
+/// Regression (review): a registered sleep moved to `Instant::MAX` ("never") was jumped to,
+/// and the clock then read `Instant::MAX` for good.
+#[test]
+fn a_deadline_of_instant_max_is_never_jumped_to() {
+    let _watchdog = watchdog("never");
+    let rt = runtime(2, MockClock::autojump());
+    rt.block_on(async {
+        let mut never = sleep(secs(10));
+        // Register it (first poll), then move it to "never".
+        assert!(futures_lite_poll_once(&mut never).await.is_pending());
+        never.reset(Instant::MAX);
+        sleep(secs(20)).await;
+        assert_eq!(current_time(), Instant::ZERO + secs(20));
+        assert!(!never.is_elapsed());
+        // Moved back, it fires again.
+        never.reset(Instant::ZERO + secs(30));
+        never.await;
+        assert_eq!(current_time(), Instant::ZERO + secs(30));
+    });
+}
+
+/// Polls a future once.
+async fn futures_lite_poll_once<F: std::future::Future + Unpin>(
+    future: &mut F,
+) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *future).poll(cx)))
+        .await
+}
+
+/// Regression (review): `block_on` inside a blocking job counted the thread twice, so the
+/// runtime never looked idle again and autojump stopped.
+#[test]
+fn block_on_inside_a_blocking_job_still_lets_time_jump() {
+    let _watchdog = watchdog("blocking block_on");
+    let rt = runtime(2, MockClock::autojump());
+    let handle = rt.handle().clone();
+    let waited = rt.block_on(async move {
+        creche::spawn_blocking(move || {
+            handle.block_on(async {
+                let start = current_time();
+                sleep(secs(3600)).await;
+                current_time() - start
+            })
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(waited, secs(3600));
+    // And afterwards time still jumps.
+    rt.block_on(async { sleep(secs(1)).await });
+}

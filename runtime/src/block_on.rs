@@ -7,6 +7,7 @@
 use crate::coop;
 use crate::scheduler::activity::Activity;
 use crate::scheduler::parker::{Inner, Parker};
+use crate::sync::Arc;
 use crate::{Handle, context};
 use std::future::Future;
 use std::pin::pin;
@@ -16,10 +17,12 @@ pub(crate) fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
     let _context = context::enter_block_on(handle);
     let parker = Parker::new(handle.shared.driver.clone());
     let _registration = handle.shared.register_block_on(&parker);
+    // A blocking job is counted already: its thread's parks and wakes act on the job's unit.
     let _active = handle
         .shared
         .driver
         .as_ref()
+        .filter(|slot| !context::is_counted_by(Arc::as_ptr(&slot.activity).cast()))
         .map(|slot| Active::new(&slot.activity));
     let waker = parker_waker(parker.clone());
     let mut cx = Context::from_waker(&waker);

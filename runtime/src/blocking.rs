@@ -171,7 +171,12 @@ impl BlockingPool {
                 drop(state);
                 // `run` catches the closure's panic; this catches what is left (a joiner's
                 // waker, say) so that the thread and its accounting survive.
+                let _counted = inner
+                    .activity
+                    .as_ref()
+                    .map(|activity| context::counted_by(Arc::as_ptr(activity).cast()));
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
+                drop(_counted);
                 // After the run: its completion has woken whoever waits for it.
                 inner.job_done();
                 state = inner.state.lock();

@@ -33,6 +33,9 @@ struct Context {
     task: Cell<Option<TaskId>>,
     /// The coop budget of the current poll.
     budget: Cell<Budget>,
+    /// While a blocking job runs on this thread: its runtime's activity counter, which already
+    /// counts the job (so a `block_on` inside it must not count the thread a second time).
+    counted_by: Cell<*const ()>,
 }
 
 crate::sync::thread_local! {
@@ -44,6 +47,7 @@ crate::sync::thread_local! {
             entered: Cell::new(false),
             task: Cell::new(None),
             budget: Cell::new(Budget::unconstrained()),
+            counted_by: Cell::new(ptr::null()),
         }
     };
 }
@@ -198,4 +202,28 @@ pub(crate) fn defer(waker: &std::task::Waker) -> bool {
         waker.wake(); // no longer on a worker (cannot happen today): never lose the wake
     }
     true
+}
+
+/// Marks this thread as counted active by `activity` until the guard drops (a blocking job).
+pub(crate) struct CountedGuard(*const ());
+
+pub(crate) fn counted_by(activity: *const ()) -> CountedGuard {
+    CountedGuard(
+        CONTEXT
+            .try_with(|c| c.counted_by.replace(activity))
+            .unwrap_or(ptr::null()),
+    )
+}
+
+impl Drop for CountedGuard {
+    fn drop(&mut self) {
+        let _ = CONTEXT.try_with(|c| c.counted_by.set(self.0));
+    }
+}
+
+/// Whether this thread is already counted active by `activity`.
+pub(crate) fn is_counted_by(activity: *const ()) -> bool {
+    CONTEXT
+        .try_with(|c| c.counted_by.get() == activity)
+        .unwrap_or(false)
 }

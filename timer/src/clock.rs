@@ -197,7 +197,7 @@ impl fmt::Debug for MockClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let settings = self.inner.settings.lock();
         f.debug_struct("MockClock")
-            .field("now", &self.now())
+            .field("now", &self.now_locked(&settings))
             .field("rate", &settings.rate)
             .field("autojump_threshold", &settings.autojump)
             .finish()
@@ -375,7 +375,11 @@ impl MockClock {
         let base = Instant::from_nanos(self.inner.base.load(Ordering::SeqCst));
         match settings.real_base {
             None => base,
-            Some(real_base) => base + real_base.elapsed().mul_f64(settings.rate),
+            // Saturating: a huge rate pins the clock at `Instant::MAX` instead of panicking.
+            Some(real_base) => {
+                let virtual_secs = real_base.elapsed().as_secs_f64() * settings.rate;
+                base + Duration::try_from_secs_f64(virtual_secs).unwrap_or(Duration::MAX)
+            }
         }
     }
 
@@ -407,9 +411,10 @@ impl Clock for MockClock {
         if deadline <= now {
             return Some(Duration::ZERO);
         }
-        settings
-            .real_base
-            .map(|_| (deadline - now).div_f64(settings.rate))
+        // `None` when the wait does not fit a `Duration` (a vanishing rate): never, in effect.
+        settings.real_base.and_then(|_| {
+            Duration::try_from_secs_f64((deadline - now).as_secs_f64() / settings.rate).ok()
+        })
     }
 
     fn autojump_threshold(&self) -> Option<Duration> {
@@ -496,5 +501,26 @@ mod tests {
         drop(count);
         clock.jump(Duration::from_secs(1)).unwrap();
         assert!(clock.inner.subscribers.lock().is_empty());
+    }
+
+    /// Regression (review): formatting a running clock took its lock twice.
+    #[test]
+    fn a_running_clock_can_be_formatted() {
+        let clock = MockClock::new();
+        clock.set_rate(1.0).unwrap();
+        assert!(format!("{clock:?}").contains("rate: 1.0"));
+    }
+
+    /// Regression (review): extreme rates overflowed `Duration` arithmetic and panicked.
+    #[test]
+    fn extreme_rates_saturate_instead_of_panicking() {
+        let clock = MockClock::new();
+        clock.set_rate(1e-300).unwrap();
+        assert_eq!(clock.real_time_until(Instant::MAX), None);
+        clock.set_rate(1e300).unwrap();
+        std::thread::yield_now();
+        let now = clock.now();
+        assert!(now >= Instant::ZERO);
+        assert_eq!(clock.real_time_until(now), Some(Duration::ZERO));
     }
 }

@@ -224,9 +224,12 @@ impl<P: Park> TimerDriver<P> {
         self.inner.park(timeout);
         let wakes = &*self.shared.wakes;
         self.shared.waiting_until.store(0, SeqCst);
-        if wakes.runtime.swap(false, SeqCst) {
+        // Both flags are consumed, whichever wins.
+        let runtime = wakes.runtime.swap(false, SeqCst);
+        let internal = wakes.internal.swap(false, SeqCst);
+        if runtime {
             Woken::Runtime
-        } else if wakes.internal.swap(false, SeqCst) {
+        } else if internal {
             Woken::Internal
         } else {
             Woken::ByItself
@@ -254,6 +257,7 @@ impl<P: Park> TimerDriver<P> {
         // Read again now that the runtime is known to be idle: a timer registered since the
         // driver last looked (by a party that was active then) may be earlier.
         let next = self.shared.wheel.lock().next_expiration();
+        self.shared.waiting_until.store(0, SeqCst);
         let Some(deadline) = next.map(Instant::from_nanos) else {
             return Jump::NotIdle;
         };

@@ -143,6 +143,12 @@ impl TimerEntry {
                     key
                 }
             };
+            if self.deadline == Instant::MAX {
+                // Never due: keep the waker (a later `reset` queues it) but queue nothing.
+                drop(wheel);
+                drop(replaced);
+                return true;
+            }
             let Some(attention) = wheel.schedule(key, deadline) else {
                 // The wheel has already passed the deadline (the clock moved meanwhile).
                 let ours = wheel.payload_mut(key).take();
@@ -183,9 +189,11 @@ impl TimerEntry {
         }
     }
 
-    /// Moves the deadline, earlier or later. A registered entry stays registered with its
-    /// waker (re-armed if it had fired), and is woken at once if the new deadline has passed;
-    /// an entry that is not registered only records the new deadline.
+    /// Moves the deadline, earlier or later. A registered entry that has not fired stays
+    /// registered with its waker, and is woken at once if the new deadline has passed. An entry
+    /// that fired gave its waker away, and one that is not registered has none: for them
+    /// `reset` records the deadline, and the next [`register`](TimerEntry::register) (or poll)
+    /// queues it. A deadline of [`Instant::MAX`] is never due: nothing is queued for it.
     ///
     /// # Examples
     ///
@@ -203,6 +211,10 @@ impl TimerEntry {
                 return;
             }
             wheel.rearm(key);
+            if deadline == Instant::MAX {
+                wheel.unschedule(key); // never due: keeps its waker, queued nowhere
+                return;
+            }
             let nanos = deadline.as_nanos();
             match wheel.schedule(key, nanos) {
                 Some(attention) if shared.clock.now() < deadline => {

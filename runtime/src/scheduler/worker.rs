@@ -54,6 +54,9 @@ pub(crate) struct Core {
     deferred: RefCell<Vec<Waker>>,
     /// Set while waking `deferred`: those tasks go to the back of the local queue.
     waking_deferred: Cell<bool>,
+    /// Set while this worker is in `Parker::park` (perhaps blocked in the driver): a task the
+    /// driver wakes on this thread must not sit in the LIFO slot unannounced.
+    parked: Cell<bool>,
     /// How many times the worker ran out of local work (paces stealing while yielding).
     out_of_work: Cell<u32>,
     /// Ticks until the next fairness check of the injector, the current interval between
@@ -81,6 +84,7 @@ impl Core {
             ),
             deferred: RefCell::new(Vec::new()),
             waking_deferred: Cell::new(false),
+            parked: Cell::new(false),
             out_of_work: Cell::new(0),
             injector_countdown: Cell::new(GLOBAL_QUEUE_INTERVAL),
             injector_interval: Cell::new(GLOBAL_QUEUE_INTERVAL),
@@ -94,6 +98,12 @@ impl Core {
         if self.waking_deferred.get() {
             // `wake_deferred` notifies once for the whole batch.
             return self.local.push(task);
+        }
+        if self.parked.get() {
+            // Woken by the driver this thread is parked in: queue it where others can steal it,
+            // and notify (perhaps this very worker, whose driver then returns).
+            self.local.push(task);
+            return shared.notify_parked();
         }
         if is_yield {
             self.local.push(task);
@@ -254,7 +264,10 @@ impl Core {
         }
         loop {
             let parker = &shared.parkers[self.index];
-            if parker.park().must_offer_driver() {
+            self.parked.set(true);
+            let unparked = parker.park();
+            self.parked.set(false);
+            if unparked.must_offer_driver() {
                 shared.offer_driver(parker);
             }
             if shared.is_shutdown() {
