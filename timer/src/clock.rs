@@ -51,6 +51,14 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
         let _ = deadline;
     }
 
+    /// Whether this is a virtual clock, whose time jumps: then timers fire exactly at their
+    /// deadlines (a test sees `current_time()` equal to the deadline it slept until). On a real
+    /// clock (`false`, the default) the driver works at whole milliseconds, and a timer fires
+    /// up to one millisecond after its deadline, never before.
+    fn is_virtual(&self) -> bool {
+        false
+    }
+
     /// Asks the clock to call `unpark` whenever its time or its settings change other than by
     /// the passing of real time (a jump), so that a driver blocked in `park` can fire the
     /// timers that became due. Clocks that never jump ignore it (the default).
@@ -430,6 +438,10 @@ impl Clock for MockClock {
 
     fn subscribe(&self, unpark: Weak<dyn Unpark>) {
         self.inner.subscribers.lock().push(unpark);
+    }
+
+    fn is_virtual(&self) -> bool {
+        true
     }
 }
 

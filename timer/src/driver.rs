@@ -30,7 +30,7 @@
 
 use crate::Instant;
 use crate::clock::Clock;
-use crate::wheel::Wheel;
+use crate::wheel::{TICK_NANOS, Wheel};
 use creche_runtime::park::{IdleMonitor, Park, Unpark};
 use parking_lot::Mutex;
 use std::fmt;
@@ -68,6 +68,8 @@ pub struct TimerDriver<P: Park> {
     /// Scratch space for firing, kept to avoid allocating on every park.
     fired: Vec<usize>,
     wakers: Vec<Waker>,
+    /// Whether timers fire at their exact deadlines (a virtual clock) or at whole ticks.
+    exact: bool,
 }
 
 impl<P: Park> fmt::Debug for TimerDriver<P> {
@@ -152,6 +154,7 @@ impl<P: Park> TimerDriver<P> {
         });
         let weak: std::sync::Weak<DriverWakes> = Arc::downgrade(&wakes);
         clock.subscribe(weak);
+        let exact = clock.is_virtual();
         TimerDriver {
             inner,
             shared: Arc::new(TimerShared {
@@ -164,6 +167,7 @@ impl<P: Park> TimerDriver<P> {
             }),
             fired: Vec::new(),
             wakers: Vec::new(),
+            exact,
         }
     }
 
@@ -183,6 +187,13 @@ impl<P: Park> TimerDriver<P> {
     fn fire_due(&mut self) -> usize {
         let shared = &*self.shared;
         let now = shared.clock.now().as_nanos();
+        // A real clock advances the wheel at whole ticks: a tick's slot is then walked once,
+        // when it is due as a whole, not at every pass within the tick.
+        let now = if self.exact {
+            now
+        } else {
+            now / TICK_NANOS * TICK_NANOS
+        };
         if now < shared.next_hint.load(SeqCst) {
             return 0;
         }
@@ -194,7 +205,7 @@ impl<P: Park> TimerDriver<P> {
                     self.wakers.push(waker);
                 }
             }
-            let next = wheel.next_expiration().unwrap_or(u64::MAX);
+            let next = wheel.next_expiration(self.exact).unwrap_or(u64::MAX);
             shared.next_hint.store(next, SeqCst);
         }
         let fired = self.wakers.len();
@@ -208,7 +219,7 @@ impl<P: Park> TimerDriver<P> {
     fn prepare_to_block(&self) -> Option<Instant> {
         let shared = &*self.shared;
         let wheel = shared.wheel.lock();
-        let next = wheel.next_expiration().map(Instant::from_nanos);
+        let next = wheel.next_expiration(self.exact).map(Instant::from_nanos);
         let moves_by_itself = shared.clock.real_time_until(Instant::MAX).is_some();
         let until = match next {
             _ if !moves_by_itself => 0,
@@ -256,7 +267,7 @@ impl<P: Park> TimerDriver<P> {
         }
         // Read again now that the runtime is known to be idle: a timer registered since the
         // driver last looked (by a party that was active then) may be earlier.
-        let next = self.shared.wheel.lock().next_expiration();
+        let next = self.shared.wheel.lock().next_expiration(self.exact);
         self.shared.waiting_until.store(0, SeqCst);
         let Some(deadline) = next.map(Instant::from_nanos) else {
             return Jump::NotIdle;

@@ -165,11 +165,18 @@ impl<T> Wheel<T> {
         }
     }
 
-    /// A lower bound of the earliest queued deadline, in nanoseconds, later than the last
-    /// advance's `now`: exact when the earliest slot is a level-0 one.
-    pub(crate) fn next_expiration(&self) -> Option<u64> {
+    /// When the wheel must next be advanced, in nanoseconds, later than the last advance's
+    /// `now`. With `exact`, the earliest queued deadline when it lies in a level-0 slot (found
+    /// by scanning that slot: what a virtual clock jumps to), else a lower bound. Without, a
+    /// lower bound at tick granularity and no scan: for a driver that advances the wheel at
+    /// whole ticks only (a real clock), whose timers then fire up to one tick late.
+    pub(crate) fn next_expiration(&self, exact: bool) -> Option<u64> {
         match self.next_slot() {
-            Some((0, slot, _)) => self.min_deadline(0, slot),
+            Some((0, slot, _)) if exact => self.min_deadline(0, slot),
+            // The current tick's slot holds deadlines after `now`, due at the next tick.
+            Some((0, _, start_tick)) if start_tick == self.elapsed => {
+                Some((start_tick + 1).saturating_mul(TICK_NANOS))
+            }
             Some((_, _, start_tick)) => Some(start_tick.saturating_mul(TICK_NANOS)),
             None => self.min_deadline(OVERFLOW, 0),
         }
@@ -178,7 +185,7 @@ impl<T> Wheel<T> {
     /// Fires every queued node whose deadline is at most `now` (nanoseconds), appending their
     /// keys to `fired` in deadline order. A `now` earlier than the last one is ignored.
     pub(crate) fn advance(&mut self, now: u64, fired: &mut Vec<usize>) {
-        if now < self.now {
+        if now <= self.now {
             return;
         }
         let target = now / TICK_NANOS;
@@ -387,12 +394,12 @@ mod tests {
             let key = wheel.insert(i as u32);
             assert!(wheel.schedule(key, d).is_some());
         }
-        assert_eq!(wheel.next_expiration(), Some(3 * MS));
+        assert_eq!(wheel.next_expiration(true), Some(3 * MS));
         assert_eq!(advance(&mut wheel, 70 * MS + 1), vec![4, 0, 2]);
-        assert_eq!(wheel.next_expiration(), Some(70 * MS + 3));
+        assert_eq!(wheel.next_expiration(true), Some(70 * MS + 3));
         assert_eq!(advance(&mut wheel, u64::MAX / 2), vec![1, 3, 5]);
         assert_eq!(wheel.queued(), 0);
-        assert_eq!(wheel.next_expiration(), None);
+        assert_eq!(wheel.next_expiration(true), None);
     }
 
     #[test]
@@ -405,7 +412,7 @@ mod tests {
         wheel.rearm(key);
         let far = (1u64 << 40) * MS + 7;
         assert_eq!(wheel.schedule(key, far), Some(far));
-        assert_eq!(wheel.next_expiration(), Some(far));
+        assert_eq!(wheel.next_expiration(true), Some(far));
         assert!(advance(&mut wheel, far - 1).is_empty());
         assert_eq!(advance(&mut wheel, far), vec![0]);
         assert_eq!(wheel.remove(key), 0);
@@ -431,6 +438,31 @@ mod tests {
         // Ignoring a clock that goes back.
         assert!(advance(&mut wheel, MS).is_empty());
         assert_eq!(wheel.now(), 950 * MS);
+    }
+
+    /// Advanced at whole ticks (a real clock), a slot fires as a whole once its tick has
+    /// passed, and `next_expiration(false)` points at tick boundaries without scanning.
+    #[test]
+    fn coarse_advancing_fires_whole_ticks() {
+        let mut wheel = Wheel::new();
+        for (i, d) in [3 * MS + 10, 3 * MS + 900_000, 4 * MS, 200 * MS + 1]
+            .into_iter()
+            .enumerate()
+        {
+            let key = wheel.insert(i as u32);
+            wheel.schedule(key, d);
+        }
+        assert_eq!(wheel.next_expiration(false), Some(3 * MS));
+        assert!(advance(&mut wheel, 3 * MS).is_empty());
+        // The current tick's slot holds later deadlines: due at the next tick.
+        assert_eq!(wheel.next_expiration(false), Some(4 * MS));
+        assert_eq!(advance(&mut wheel, 4 * MS), vec![0, 1, 2]);
+        assert!(
+            advance(&mut wheel, 4 * MS).is_empty(),
+            "the same now again: nothing to do"
+        );
+        assert_eq!(wheel.next_expiration(false), Some(192 * MS));
+        assert_eq!(advance(&mut wheel, 201 * MS), vec![3]);
     }
 
     /// The reference model: a sorted map of the pending timers.
@@ -498,7 +530,7 @@ mod tests {
                     }
                     Op::Advance { delta } => {
                         now = now.saturating_add(delta);
-                        if let Some(next) = wheel.next_expiration() {
+                        if let Some(next) = wheel.next_expiration(true) {
                             let exact = pending.first().map(|&(d, _)| d);
                             prop_assert!(Some(next) <= exact, "next {next} after {exact:?}");
                         } else {
