@@ -109,10 +109,18 @@ impl TimerEntry {
     ///
     /// See [`TimerEntry`].
     pub fn register(&mut self, waker: &Waker) -> bool {
-        let shared = &*self.handle.shared;
-        if shared.clock.now() >= self.deadline {
+        // A queued entry learns from its node whether it fired (no clock read); a new one from
+        // the clock.
+        if self.key.is_none() && self.handle.shared.clock.now() >= self.deadline {
             return false;
         }
+        self.register_in_future(waker)
+    }
+
+    /// [`register`](TimerEntry::register), for a caller that has just read the clock before
+    /// the deadline (or holds a node, whose state says).
+    pub(crate) fn register_in_future(&mut self, waker: &Waker) -> bool {
+        let shared = &*self.handle.shared;
         let deadline = self.deadline.as_nanos();
         // A replaced waker is dropped after the lock is released: dropping a waker can drop a
         // task, and with it a timer that takes this lock.
@@ -122,7 +130,15 @@ impl TimerEntry {
             let key = match self.key {
                 Some(key) => {
                     match wheel.state(key) {
-                        NodeState::Fired => return false,
+                        NodeState::Fired => {
+                            // Seen fired: free the node now, under the lock we hold, so that
+                            // dropping the entry costs no second lock.
+                            let waker = wheel.remove(key);
+                            drop(wheel);
+                            drop(waker);
+                            self.key = None;
+                            return false;
+                        }
                         NodeState::Queued { .. } => {
                             let slot = wheel.payload_mut(key);
                             if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
@@ -132,7 +148,12 @@ impl TimerEntry {
                             drop(replaced);
                             return true;
                         }
-                        NodeState::Idle => {}
+                        NodeState::Idle => {
+                            // Cancelled or moved: the clock decides, as for a new entry.
+                            if shared.clock.now() >= self.deadline {
+                                return false;
+                            }
+                        }
                     }
                     replaced = wheel.payload_mut(key).replace(waker.clone());
                     key

@@ -172,8 +172,8 @@ impl Sleep {
         if self.deadline == Instant::MAX {
             return Poll::Pending;
         }
-        let entry = match &mut self.entry {
-            Some(entry) => entry,
+        let registered = match &mut self.entry {
+            Some(entry) => entry.register(cx.waker()),
             None => {
                 let deadline = self.deadline;
                 let entry = with_current(|handle| {
@@ -182,11 +182,16 @@ impl Sleep {
                 });
                 match entry {
                     None => return Poll::Ready(()),
-                    Some(entry) => self.entry.insert(entry),
+                    // The clock was read just now: skip `register`'s own read.
+                    Some(entry) => self.entry.insert(entry).register_in_future(cx.waker()),
                 }
             }
         };
-        entry.poll_elapsed(cx)
+        if registered {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     }
 }
 
