@@ -15,7 +15,7 @@
 //! # Autojump
 //!
 //! With a clock that has an autojump threshold and a runtime that has an
-//! [`IdleMonitor`](creche_runtime::park::IdleMonitor), the driver:
+//! [`IdleMonitor`], the driver:
 //! 1. arms the monitor and reads whether the runtime is idle (every worker and `block_on`
 //!    caller parked, no blocking job; the driver's own thread is parked too). If it is busy, it
 //!    blocks as usual; the party that makes the runtime idle wakes it (internal wake).
@@ -313,23 +313,23 @@ impl<P: Park> Park for TimerDriver<P> {
             if let Some(timeout) = timeout {
                 wait = Some(wait.map_or(timeout, |wait| wait.min(timeout)));
             }
-            let autojump = clock.autojump_threshold();
-            if let (None, Some(_)) = (next, autojump) {
-                // Nothing to jump to yet; a timer may be registered by a task that then goes
-                // idle: be told when the runtime is idle.
-                if let Some(monitor) = self.shared.monitor.get() {
-                    monitor.arm();
+            match (next, clock.autojump_threshold()) {
+                (None, Some(_)) => {
+                    // Nothing to jump to yet; a timer may be registered by a task that then
+                    // goes idle: be told when the runtime is idle.
+                    if let Some(monitor) = self.shared.monitor.get() {
+                        monitor.arm();
+                    }
                 }
-            }
-            if let (Some(_), Some(threshold)) = (next, autojump) {
-                match self.try_autojump(threshold, wait) {
+                (Some(_), Some(threshold)) => match self.try_autojump(threshold, wait) {
                     Jump::NotIdle => {}
                     Jump::LookAgain => continue,
                     Jump::Return => {
                         self.fire_due();
                         return;
                     }
-                }
+                },
+                (_, None) => {}
             }
             match self.block(wait) {
                 Woken::Internal if timeout.is_none() => continue,

@@ -13,9 +13,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-/// Ticks every `period`, the first tick at once. See the [module documentation](self) for
-/// what happens to missed ticks. A zero period ticks back to back (each tick is still a
-/// coop-budget operation, so it cannot starve the worker).
+/// Ticks every `period`, the first tick at once. Missed ticks are skipped: a late tick comes
+/// at once, the ticks missed after it are dropped, and the phase is kept. A zero period ticks
+/// back to back (each tick is still a coop-budget operation, so it cannot starve the worker).
 ///
 /// # Panics
 ///

@@ -4,7 +4,7 @@
 //!   autojump).
 //! - A hierarchical timing wheel (module `wheel`): six levels of 64 one-millisecond slots, O(1)
 //!   insert, move and cancel, firing in deadline order.
-//! - [`TimerDriver`]: the runtime's [`Park`](creche_runtime::park::Park), wrapping an inner
+//! - [`TimerDriver`]: the runtime's [`creche_runtime::park::Park`], wrapping an inner
 //!   park (the I/O driver, or a plain thread park); it also autojumps a mock clock when the
 //!   whole runtime is idle.
 //! - [`sleep`], [`sleep_until`], [`sleep_forever`], [`interval`], [`timeout`],

@@ -23,7 +23,7 @@ use std::time::Duration;
 ///
 /// # Panics
 ///
-/// Outside a runtime with a timer driver (see [`TimerHandle::current`]).
+/// Outside a runtime with a timer driver (see [`TimerHandle::current`](crate::TimerHandle::current)).
 ///
 /// # Examples
 ///
