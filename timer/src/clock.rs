@@ -130,6 +130,9 @@ pub enum ClockError {
     },
     /// A jump past [`Instant::MAX`].
     Overflow,
+    /// A jump by a negative (or not-a-number) count of seconds
+    /// ([`MockClock::jump_secs`]).
+    InvalidJump(f64),
     /// A rate that is negative, infinite or not a number.
     InvalidRate(f64),
 }
@@ -142,6 +145,10 @@ impl fmt::Display for ClockError {
                 "a MockClock cannot jump backwards (from {now:?} to {target:?})"
             ),
             ClockError::Overflow => f.write_str("a MockClock jump would pass Instant::MAX"),
+            ClockError::InvalidJump(seconds) => write!(
+                f,
+                "a MockClock jump must be a non-negative number of seconds, got {seconds}"
+            ),
             ClockError::InvalidRate(rate) => write!(
                 f,
                 "a MockClock rate must be finite and not negative, got {rate}"
@@ -335,6 +342,33 @@ impl MockClock {
         self.move_clock(|now| now.checked_add(duration).ok_or(ClockError::Overflow))
     }
 
+    /// Moves the clock forward by `seconds` (Trio's `jump`, which takes a float).
+    ///
+    /// # Errors
+    ///
+    /// [`ClockError::InvalidJump`] for a negative or NaN count (virtual time never goes back),
+    /// [`ClockError::Overflow`] past [`Instant::MAX`]; the clock is not moved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use creche_timer::{Clock, ClockError, Instant, MockClock};
+    /// use std::time::Duration;
+    /// let clock = MockClock::new();
+    /// clock.jump_secs(0.25).unwrap();
+    /// assert_eq!(clock.now(), Instant::ZERO + Duration::from_millis(250));
+    /// assert_eq!(clock.jump_secs(-1.0), Err(ClockError::InvalidJump(-1.0)));
+    /// assert_eq!(clock.jump_secs(f64::INFINITY), Err(ClockError::Overflow));
+    /// assert_eq!(clock.now(), Instant::ZERO + Duration::from_millis(250));
+    /// ```
+    pub fn jump_secs(&self, seconds: f64) -> Result<(), ClockError> {
+        if seconds.is_nan() || seconds < 0.0 {
+            return Err(ClockError::InvalidJump(seconds));
+        }
+        let duration = Duration::try_from_secs_f64(seconds).map_err(|_| ClockError::Overflow)?;
+        self.jump(duration)
+    }
+
     /// Moves the clock forward to `target`.
     ///
     /// # Errors
@@ -457,10 +491,17 @@ mod tests {
         assert_eq!(clock.jump(Duration::MAX), Err(ClockError::Overflow));
         assert!(clock.jump_to(Instant::ZERO).is_err());
         assert!(clock.set_rate(f64::INFINITY).is_err());
+        assert!(matches!(
+            clock.jump_secs(f64::NAN),
+            Err(ClockError::InvalidJump(_))
+        ));
+        assert_eq!(clock.jump_secs(-0.5), Err(ClockError::InvalidJump(-0.5)));
+        assert_eq!(clock.jump_secs(1e30), Err(ClockError::Overflow));
         assert_eq!(clock.now(), before);
         assert_eq!(clock.rate(), 0.0);
         for err in [
             ClockError::Overflow,
+            ClockError::InvalidJump(-1.0),
             ClockError::Backwards {
                 now: before,
                 target: Instant::ZERO,
