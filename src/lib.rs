@@ -56,6 +56,25 @@ pub mod task {
     pub use creche_runtime::{spawn, spawn_blocking, yield_now};
 }
 
+/// Helpers for tests (DESIGN §8): the virtual clock and
+/// [`wait_all_tasks_blocked`](testing::wait_all_tasks_blocked).
+///
+/// ```
+/// let rt = creche::Builder::new()
+///     .clock(creche::testing::MockClock::autojump())
+///     .build()
+///     .unwrap();
+/// rt.block_on(async {
+///     let sleeper = creche::spawn(creche::time::sleep(std::time::Duration::from_secs(5)));
+///     creche::testing::wait_all_tasks_blocked().await; // the sleeper is blocked now
+///     assert_eq!(creche::time::current_time(), creche::time::Instant::ZERO);
+///     sleeper.await.unwrap();
+/// });
+/// ```
+pub mod testing {
+    pub use creche_timer::{MockClock, WaitAllTasksBlocked, wait_all_tasks_blocked};
+}
+
 /// Low-level runtime pieces for integrations: the coop budget, the `Park` driver trait, and
 /// the executor's own builder and runtime (without drivers: no timers).
 pub mod runtime {

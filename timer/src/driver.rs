@@ -94,6 +94,15 @@ pub(crate) struct TimerShared {
     waiting_until: AtomicU64,
     wakes: Arc<DriverWakes>,
     monitor: OnceLock<IdleMonitor>,
+    /// Tasks in `wait_all_tasks_blocked`, woken the next time the runtime is idle.
+    pub(crate) idle_waiters: Mutex<IdleWaiters>,
+}
+
+/// The waiters of `wait_all_tasks_blocked` and how many times they were released.
+#[derive(Default)]
+pub(crate) struct IdleWaiters {
+    pub(crate) generation: u64,
+    pub(crate) wakers: Vec<Waker>,
 }
 
 /// Why the inner park was woken.
@@ -164,6 +173,7 @@ impl<P: Park> TimerDriver<P> {
                 waiting_until: AtomicU64::new(0),
                 wakes,
                 monitor: OnceLock::new(),
+                idle_waiters: Mutex::new(IdleWaiters::default()),
             }),
             fired: Vec::new(),
             wakers: Vec::new(),
@@ -213,6 +223,29 @@ impl<P: Park> TimerDriver<P> {
             waker.wake();
         }
         fired
+    }
+
+    /// If tasks wait in `wait_all_tasks_blocked` and the runtime is idle, wakes them (before
+    /// any autojump: they run first) and returns `true`. If it is busy, the monitor is armed,
+    /// so that the driver hears when it becomes idle.
+    fn release_idle_waiters(&mut self) -> bool {
+        let shared = &*self.shared;
+        let Some(monitor) = shared.monitor.get() else {
+            return false;
+        };
+        if shared.idle_waiters.lock().wakers.is_empty() || monitor.arm().is_none() {
+            return false;
+        }
+        let wakers = {
+            let mut waiters = shared.idle_waiters.lock();
+            waiters.generation += 1;
+            std::mem::take(&mut waiters.wakers)
+        };
+        let released = !wakers.is_empty();
+        for waker in wakers {
+            waker.wake();
+        }
+        released
     }
 
     /// The next deadline, and publishes what the driver is about to wait for.
@@ -265,6 +298,10 @@ impl<P: Park> TimerDriver<P> {
                 Woken::ByItself => {}
             }
         }
+        // Waiters of `wait_all_tasks_blocked` (registered since the loop looked) go first.
+        if !self.shared.idle_waiters.lock().wakers.is_empty() {
+            return Jump::LookAgain;
+        }
         // Read again now that the runtime is known to be idle: a timer registered since the
         // driver last looked (by a party that was active then) may be earlier.
         let next = self.shared.wheel.lock().next_expiration(self.exact);
@@ -304,7 +341,7 @@ impl<P: Park> Park for TimerDriver<P> {
             return;
         }
         loop {
-            if self.fire_due() > 0 {
+            if self.fire_due() > 0 || self.release_idle_waiters() {
                 return;
             }
             let next = self.prepare_to_block();

@@ -9,7 +9,7 @@
 //!   whole runtime is idle.
 //! - [`sleep`], [`sleep_until`], [`sleep_forever`], [`interval`], [`timeout`],
 //!   [`current_time`]; and [`TimerEntry`], the register / reset / cancel API that cancel
-//!   scopes build their deadlines on.
+//!   scopes build their deadlines on; [`wait_all_tasks_blocked`] for tests.
 //!
 //! Most programs reach these through `creche::time`; the facade's runtime builder installs
 //! the driver. [`build_runtime`] does the same for this crate alone:
@@ -30,6 +30,7 @@
 mod clock;
 pub mod driver;
 mod entry;
+mod idle;
 mod instant;
 mod interval;
 mod sleep;
@@ -38,6 +39,7 @@ mod wheel;
 pub use clock::{Clock, ClockError, MockClock, SystemClock};
 pub use driver::{TimerDriver, TimerHandle};
 pub use entry::TimerEntry;
+pub use idle::{WaitAllTasksBlocked, wait_all_tasks_blocked};
 pub use instant::Instant;
 pub use interval::{Interval, interval, interval_at};
 pub use sleep::{
