@@ -86,13 +86,6 @@ fn process_origin() -> std::time::Instant {
     *ORIGIN.get_or_init(std::time::Instant::now)
 }
 
-impl SystemClock {
-    /// The `Instant` of a `std::time::Instant` (saturating at the origin).
-    fn from_std(instant: std::time::Instant) -> Instant {
-        Instant::ZERO + instant.saturating_duration_since(process_origin())
-    }
-}
-
 impl Clock for SystemClock {
     fn now(&self) -> Instant {
         let origin = process_origin();
@@ -100,7 +93,7 @@ impl Clock for SystemClock {
     }
 
     fn real_time_until(&self, deadline: Instant) -> Option<Duration> {
-        Some(deadline.saturating_duration_since(SystemClock::from_std(std::time::Instant::now())))
+        Some(deadline.saturating_duration_since(self.now()))
     }
 }
 

@@ -233,19 +233,19 @@ impl<P: Park> TimerDriver<P> {
         let Some(monitor) = shared.monitor.get() else {
             return false;
         };
-        if shared.idle_waiters.lock().wakers.is_empty() || monitor.arm().is_none() {
-            return false;
-        }
         let wakers = {
             let mut waiters = shared.idle_waiters.lock();
+            if waiters.wakers.is_empty() || monitor.arm().is_none() {
+                return false;
+            }
             waiters.generation += 1;
             std::mem::take(&mut waiters.wakers)
         };
-        let released = !wakers.is_empty();
+        // Only the driver empties the list: there was at least one.
         for waker in wakers {
             waker.wake();
         }
-        released
+        true
     }
 
     /// The next deadline, and publishes what the driver is about to wait for.
@@ -253,7 +253,8 @@ impl<P: Park> TimerDriver<P> {
         let shared = &*self.shared;
         let wheel = shared.wheel.lock();
         let next = wheel.next_expiration(self.exact).map(Instant::from_nanos);
-        let moves_by_itself = shared.clock.real_time_until(Instant::MAX).is_some();
+        let moves_by_itself =
+            !shared.clock.is_virtual() || shared.clock.real_time_until(Instant::MAX).is_some();
         let until = match next {
             _ if !moves_by_itself => 0,
             Some(next) => next.as_nanos(),

@@ -2,7 +2,7 @@
 //!
 //! - [`Instant`], [`Clock`], [`SystemClock`] and the virtual [`MockClock`] (rate, jumps and
 //!   autojump).
-//! - A hierarchical timing wheel (module `wheel`): six levels of 64 one-millisecond slots, O(1)
+//! - A hierarchical timing wheel (module `wheel`): six levels of 64 slots over a 1 ms tick (a level-`L` slot spans `64^L` ticks), O(1)
 //!   insert, move and cancel, firing in deadline order.
 //! - [`TimerDriver`]: the runtime's [`creche_runtime::park::Park`], wrapping an inner
 //!   park (the I/O driver, or a plain thread park); it also autojumps a mock clock when the

@@ -39,11 +39,12 @@ pub fn current_time() -> Instant {
     with_current(|handle| handle.expect(NO_TIMER).now())
 }
 
-/// Waits until `duration` has passed on the runtime's clock.
+/// Waits until `duration` has passed on the runtime's clock (counted from now: the deadline is
+/// fixed when the sleep is created).
 ///
 /// # Panics
 ///
-/// When first polled outside a runtime with a timer driver.
+/// When called outside a runtime with a timer driver (it reads the clock).
 ///
 /// # Examples
 ///
@@ -60,6 +61,10 @@ pub fn sleep(duration: Duration) -> Sleep {
 }
 
 /// Waits until the runtime's clock reads `deadline`.
+///
+/// # Panics
+///
+/// When first polled outside a runtime with a timer driver.
 ///
 /// # Examples
 ///
@@ -213,6 +218,10 @@ impl Future for Sleep {
 /// even when the deadline has passed, and a ready future never registers a timer. Each poll
 /// takes one unit of coop budget.
 ///
+/// # Panics
+///
+/// When called outside a runtime with a timer driver (it reads the clock).
+///
 /// # Examples
 ///
 /// ```
@@ -231,6 +240,10 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
 }
 
 /// Runs `future` until the clock reads `deadline`; see [`timeout`].
+///
+/// # Panics
+///
+/// When polled past the future's first pending poll outside a runtime with a timer driver.
 ///
 /// # Examples
 ///

@@ -71,8 +71,6 @@ pub(crate) struct Wheel<T> {
     elapsed: u64,
     /// The `now` of the last advance, in nanoseconds.
     now: u64,
-    /// Queued nodes.
-    queued: usize,
 }
 
 impl<T> Wheel<T> {
@@ -83,7 +81,6 @@ impl<T> Wheel<T> {
             occupied: [0; LEVELS + 1],
             elapsed: 0,
             now: 0,
-            queued: 0,
         }
     }
 
@@ -127,7 +124,10 @@ impl<T> Wheel<T> {
     /// Number of queued nodes.
     #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
-        self.queued
+        self.nodes
+            .iter()
+            .filter(|(_, node)| matches!(node.state, NodeState::Queued { .. }))
+            .count()
     }
 
     /// The `now` of the last advance.
@@ -286,17 +286,8 @@ impl<T> Wheel<T> {
 
     /// Detaches a whole slot list; its nodes still say `Queued` until placed or fired.
     fn take_slot(&mut self, level: usize, slot: usize) -> u32 {
-        let head = std::mem::replace(&mut self.heads[level][slot], NIL);
         self.occupied[level] &= !(1 << slot);
-        let mut key = head;
-        while key != NIL {
-            self.queued -= 1;
-            key = match self.nodes[key as usize].state {
-                NodeState::Queued { next, .. } => next,
-                _ => NIL,
-            };
-        }
-        head
+        std::mem::replace(&mut self.heads[level][slot], NIL)
     }
 
     /// Links a node at the head of the slot its deadline belongs to; returns the deadline for
@@ -318,10 +309,8 @@ impl<T> Wheel<T> {
         };
         self.heads[level][slot] = key as u32;
         self.occupied[level] |= 1 << slot;
-        self.queued += 1;
         match level {
-            0 => self.nodes[key].deadline,
-            OVERFLOW => self.nodes[key].deadline,
+            0 | OVERFLOW => self.nodes[key].deadline,
             _ => {
                 let shift = SLOT_BITS * level as u32;
                 (tick >> shift << shift).saturating_mul(TICK_NANOS)
@@ -363,7 +352,6 @@ impl<T> Wheel<T> {
                 *p = prev;
             }
         }
-        self.queued -= 1;
     }
 }
 
