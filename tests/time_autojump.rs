@@ -65,6 +65,14 @@ fn tasks_waking_each_other_across_workers_see_exact_virtual_times() {
     }
 }
 
+/// Spawns a task that sleeps an hour, then reports what `flag` said when it woke.
+fn sleep_an_hour_then_read(flag: Arc<AtomicBool>) -> creche::JoinHandle<bool> {
+    creche::spawn(async move {
+        sleep(secs(3600)).await;
+        flag.load(SeqCst)
+    })
+}
+
 /// A task that stays runnable (it yields, again and again) holds time still: the hour-long
 /// sleep cannot end before it has finished.
 #[test]
@@ -73,11 +81,7 @@ fn no_jump_while_a_task_is_runnable() {
     let rt = runtime(2, MockClock::autojump());
     rt.block_on(async {
         let done = Arc::new(AtomicBool::new(false));
-        let flag = done.clone();
-        let sleeper = creche::spawn(async move {
-            sleep(secs(3600)).await;
-            flag.load(SeqCst)
-        });
+        let sleeper = sleep_an_hour_then_read(done.clone());
         let busy = creche::spawn(async move {
             for _ in 0..20_000 {
                 creche::yield_now().await;
@@ -99,11 +103,7 @@ fn no_jump_while_a_blocking_job_runs() {
     let rt = runtime(2, MockClock::autojump());
     rt.block_on(async {
         let done = Arc::new(AtomicBool::new(false));
-        let flag = done.clone();
-        let sleeper = creche::spawn(async move {
-            sleep(secs(3600)).await;
-            flag.load(SeqCst)
-        });
+        let sleeper = sleep_an_hour_then_read(done.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = creche::spawn_blocking(move || {
             for _ in 0..20_000 {

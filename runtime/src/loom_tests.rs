@@ -515,23 +515,38 @@ fn virtual_sleep(shared: std::sync::Arc<JumpShared>) -> impl Future<Output = ()>
     })
 }
 
+/// Runs an autojump model: a `JumpDriver` runtime whose invariant is "`done` was set", handed
+/// to `body` with the driver's state. `bounded` caps the model at one preemption (the models
+/// with a blocking thread or two workers).
+fn autojump_model(
+    workers: usize,
+    bounded: bool,
+    body: impl Fn(&crate::Runtime, std::sync::Arc<JumpShared>, Arc<AtomicUsize>) + Sync + Send + 'static,
+) {
+    let mut builder = loom::model::Builder::new();
+    if bounded {
+        builder.preemption_bound = Some(builder.preemption_bound.map_or(1, |b| b.min(1)));
+    }
+    builder.max_branches = 100_000;
+    builder.check(move || {
+        let done = Arc::new(AtomicUsize::new(0));
+        let seen = done.clone();
+        let (rt, shared) = runtime_with_jump_driver(workers, move || seen.load(SeqCst) == 1);
+        body(&rt, shared, done);
+    });
+}
+
 /// A task spawned before the sleep starts must be finished when time jumps: while it is
 /// queued or running, the runtime is not idle. If the idle notification could be lost, the
 /// driver would wait for it forever and loom would report a deadlock.
 #[test]
 fn autojump_waits_for_a_runnable_task() {
-    let mut builder = loom::model::Builder::new();
-    builder.max_branches = 100_000;
-    builder.check(|| {
-        let done = Arc::new(AtomicUsize::new(0));
-        let seen = done.clone();
-        let (rt, shared) = runtime_with_jump_driver(1, move || seen.load(SeqCst) == 1);
-        let sleeper = shared.clone();
+    autojump_model(1, false, |rt, shared, done| {
         rt.block_on(async move {
             let other = crate::spawn(async move {
                 done.store(1, SeqCst);
             });
-            virtual_sleep(sleeper).await;
+            virtual_sleep(shared).await;
             other.await.unwrap();
         });
     });
@@ -540,17 +555,10 @@ fn autojump_waits_for_a_runnable_task() {
 /// A blocking job is work in progress: no jump until it has run.
 #[test]
 fn autojump_waits_for_a_blocking_job() {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(builder.preemption_bound.map_or(1, |b| b.min(1)));
-    builder.max_branches = 100_000;
-    builder.check(|| {
-        let done = Arc::new(AtomicUsize::new(0));
-        let seen = done.clone();
-        let (rt, shared) = runtime_with_jump_driver(1, move || seen.load(SeqCst) == 1);
-        let sleeper = shared.clone();
+    autojump_model(1, true, |rt, shared, done| {
         rt.block_on(async move {
             let job = crate::spawn_blocking(move || done.store(1, SeqCst));
-            virtual_sleep(sleeper).await;
+            virtual_sleep(shared).await;
             job.await.unwrap();
         });
     });
@@ -560,13 +568,7 @@ fn autojump_waits_for_a_blocking_job() {
 /// flag; the jump comes only after the waker task has finished, and it does come.
 #[test]
 fn autojump_two_workers_wake_each_other() {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(builder.preemption_bound.map_or(1, |b| b.min(1)));
-    builder.max_branches = 100_000;
-    builder.check(|| {
-        let done = Arc::new(AtomicUsize::new(0));
-        let seen = done.clone();
-        let (rt, shared) = runtime_with_jump_driver(2, move || seen.load(SeqCst) == 1);
+    autojump_model(2, true, |rt, shared, done| {
         let flag = Arc::new(AtomicUsize::new(0));
         let slot = WakerSlot::default();
         let (wait_flag, wait_slot) = (flag.clone(), slot.clone());
@@ -578,7 +580,6 @@ fn autojump_two_workers_wake_each_other() {
                 Poll::Pending
             }
         }));
-        let sleeper = shared.clone();
         rt.block_on(async move {
             crate::spawn(async move {
                 flag.store(1, SeqCst);
@@ -589,7 +590,7 @@ fn autojump_two_workers_wake_each_other() {
                 done.store(1, SeqCst);
             });
             waiter.await.unwrap();
-            virtual_sleep(sleeper).await;
+            virtual_sleep(shared).await;
         });
     });
 }
