@@ -353,6 +353,9 @@ impl Builder {
         let driver = self
             .park
             .map(|park| Arc::new(DriverSlot::new(park, workers)));
+        if let Some(slot) = &driver {
+            slot.attach();
+        }
         let blocking = BlockingPool::new(
             self.max_blocking_threads,
             self.keep_alive,

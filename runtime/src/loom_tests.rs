@@ -441,18 +441,19 @@ impl crate::park::Park for JumpDriver {
         loop {
             let monitor = shared.monitor.lock().clone();
             if let Some(monitor) = monitor {
-                // As the timer driver does: look at the timers first, then ask whether the
-                // runtime is idle (a timer registered after that comes from an active party).
-                let has_timer = shared.timer.lock().is_some();
-                if monitor.arm().is_some() && has_timer {
-                    let waker = shared
-                        .timer
-                        .lock()
-                        .take()
-                        .expect("only the driver takes it");
-                    assert!((shared.invariant)(), "jumped while the runtime was busy");
-                    waker.wake();
-                    return;
+                // As the timer driver does: arm and find the runtime idle (epoch `e`), then read
+                // the timers, and jump only if the epoch is still `e` (nobody entered since).
+                if let Some(epoch) = monitor.arm() {
+                    let has_timer = shared.timer.lock().is_some();
+                    if monitor.idle_epoch() != Some(epoch) {
+                        continue;
+                    }
+                    if has_timer {
+                        let waker = shared.timer.lock().take().expect("only the driver");
+                        assert!((shared.invariant)(), "jumped while the runtime was busy");
+                        waker.wake();
+                        return;
+                    }
                 }
             }
             let mut state = shared.state.lock();
@@ -469,10 +470,15 @@ impl crate::park::Park for JumpDriver {
     fn unparker(&self) -> std::sync::Arc<dyn crate::park::Unpark> {
         std::sync::Arc::new(RuntimeWake(self.0.clone()))
     }
+    fn attach(&mut self, monitor: &crate::park::IdleMonitor) {
+        let internal = InternalWake(std::sync::Arc::downgrade(&self.0));
+        monitor.set_on_idle(std::sync::Arc::new(internal));
+        *self.0.monitor.lock() = Some(monitor.clone());
+    }
 }
 
-/// A runtime with a `JumpDriver` whose invariant is `invariant`; the monitor is attached
-/// after the build, as the timer crate does.
+/// A runtime with a `JumpDriver` whose invariant is `invariant`; the runtime hands it the
+/// monitor through `Park::attach` before its workers start, as it does the timer driver.
 fn runtime_with_jump_driver(
     workers: usize,
     invariant: impl Fn() -> bool + Send + Sync + 'static,
@@ -489,12 +495,6 @@ fn runtime_with_jump_driver(
         .park(JumpDriver(shared.clone()))
         .build()
         .expect("runtime");
-    let monitor = rt.handle().idle_monitor().expect("a driver");
-    monitor.set_on_idle(std::sync::Arc::new(InternalWake(
-        std::sync::Arc::downgrade(&shared),
-    )));
-    *shared.monitor.lock() = Some(monitor);
-    crate::park::Unpark::unpark(&InternalWake(std::sync::Arc::downgrade(&shared)));
     (rt, shared)
 }
 

@@ -69,6 +69,13 @@ pub trait Park: Send + 'static {
     /// A handle that makes a current or future `park` return; callable from any thread.
     fn unparker(&self) -> Arc<dyn Unpark>;
 
+    /// Called once when the runtime is built, before its workers start, with its
+    /// [`IdleMonitor`]: a driver that needs to know when the runtime is idle (the timer
+    /// driver's autojump) keeps it. The default ignores it.
+    fn attach(&mut self, monitor: &IdleMonitor) {
+        let _ = monitor;
+    }
+
     /// Called once when the runtime shuts down, after every worker has stopped.
     fn shutdown(&mut self) {}
 }
@@ -81,8 +88,8 @@ pub trait Unpark: Send + Sync + 'static {
 
 /// Tells a driver whether the whole runtime is idle: every worker and `block_on` caller
 /// parked, no blocking job queued or running. The timer driver uses it to autojump a virtual
-/// clock. Obtained from [`Handle::idle_monitor`](crate::Handle::idle_monitor) on a runtime
-/// built with a driver.
+/// clock. A driver receives it in [`Park::attach`]; it can also be obtained from
+/// [`Handle::idle_monitor`](crate::Handle::idle_monitor) on a runtime built with a driver.
 ///
 /// The answer is never "idle" while a runtime thread could still make a task runnable; a wake
 /// delivered by a thread that is not the runtime's (a plain `std::thread` holding a waker) is

@@ -58,7 +58,6 @@ use std::time::Duration;
 ///     .extension(timers.clone())
 ///     .build()
 ///     .unwrap();
-/// timers.attach(rt.handle());
 /// rt.block_on(async { sleep(Duration::from_secs(3600)).await });
 /// assert_eq!(timers.now() - creche_timer::Instant::ZERO, Duration::from_secs(3600));
 /// ```
@@ -181,8 +180,7 @@ impl<P: Park> TimerDriver<P> {
         }
     }
 
-    /// The handle that timers use; install it as the runtime's extension and
-    /// [`attach`](TimerHandle::attach) it once the runtime is built.
+    /// The handle that timers use; install it as the runtime's extension.
     ///
     /// # Examples
     ///
@@ -303,11 +301,17 @@ impl<P: Park> TimerDriver<P> {
         if !self.shared.idle_waiters.lock().wakers.is_empty() {
             return Jump::LookAgain;
         }
-        // Read again now that the runtime is known to be idle: a timer registered since the
-        // driver last looked (by a party that was active then) may be earlier.
+        // The timers are read now that the runtime is known to be idle (a timer registered by
+        // a party that left before the arming is visible), and the jump happens only if
+        // nobody entered since (a party that entered afterwards may be registering one).
         let next = self.shared.wheel.lock().next_expiration(self.exact);
+        if monitor.idle_epoch() != Some(epoch) {
+            return Jump::LookAgain;
+        }
         self.shared.waiting_until.store(0, SeqCst);
         let Some(deadline) = next.map(Instant::from_nanos) else {
+            // Idle with no timer: block, armed; whoever registers one is active, and its
+            // leaving wakes the driver.
             return Jump::NotIdle;
         };
         self.shared.clock.autojump_to(deadline);
@@ -351,23 +355,15 @@ impl<P: Park> Park for TimerDriver<P> {
             if let Some(timeout) = timeout {
                 wait = Some(wait.map_or(timeout, |wait| wait.min(timeout)));
             }
-            match (next, clock.autojump_threshold()) {
-                (None, Some(_)) => {
-                    // Nothing to jump to yet; a timer may be registered by a task that then
-                    // goes idle: be told when the runtime is idle.
-                    if let Some(monitor) = self.shared.monitor.get() {
-                        monitor.arm();
-                    }
-                }
-                (Some(_), Some(threshold)) => match self.try_autojump(threshold, wait) {
+            if let Some(threshold) = clock.autojump_threshold() {
+                match self.try_autojump(threshold, wait) {
                     Jump::NotIdle => {}
                     Jump::LookAgain => continue,
                     Jump::Return => {
                         self.fire_due();
                         return;
                     }
-                },
-                (_, None) => {}
+                }
             }
             match self.block(wait) {
                 Woken::Internal if timeout.is_none() => continue,
@@ -381,6 +377,14 @@ impl<P: Park> Park for TimerDriver<P> {
 
     fn unparker(&self) -> Arc<dyn Unpark> {
         Arc::new(RuntimeUnpark(self.shared.wakes.clone()))
+    }
+
+    /// Keeps the monitor (for autojump and `wait_all_tasks_blocked`) and passes it on to the
+    /// inner park.
+    fn attach(&mut self, monitor: &IdleMonitor) {
+        monitor.set_on_idle(self.shared.wakes.clone());
+        let _ = self.shared.monitor.set(monitor.clone());
+        self.inner.attach(monitor);
     }
 
     fn shutdown(&mut self) {
@@ -448,21 +452,6 @@ impl TimerHandle {
     /// ```
     pub fn try_current() -> Option<TimerHandle> {
         with_current(|handle| handle.cloned())
-    }
-
-    /// Connects the handle to the built runtime: the driver learns when the runtime is idle
-    /// (for autojump). Call it once, right after building.
-    ///
-    /// # Examples
-    ///
-    /// See [`TimerDriver`].
-    pub fn attach(&self, runtime: &creche_runtime::Handle) {
-        if let Some(monitor) = runtime.idle_monitor() {
-            monitor.set_on_idle(self.shared.wakes.clone());
-            let _ = self.shared.monitor.set(monitor);
-            // A worker may have parked in the driver before it knew the monitor.
-            self.shared.wake_driver();
-        }
     }
 
     /// The current time on this runtime's clock.

@@ -49,8 +49,8 @@ pub use sleep::{
 use creche_runtime::park::{Park, ThreadPark};
 use creche_runtime::{BuildError, Builder, Runtime};
 
-/// Builds `builder` with a [`TimerDriver`] on `clock` over a [`ThreadPark`], installs its
-/// handle and connects it to the runtime (for autojump).
+/// Builds `builder` with a [`TimerDriver`] on `clock` over a [`ThreadPark`], and installs its
+/// handle as the runtime's extension (where timers find it).
 ///
 /// # Errors
 ///
@@ -89,9 +89,7 @@ pub fn build_runtime_with_park<P: Park>(
 ) -> Result<Runtime, BuildError> {
     let driver = TimerDriver::with_shared_clock(inner, clock);
     let handle = driver.handle();
-    let runtime = builder.park(driver).extension(handle.clone()).build()?;
-    handle.attach(runtime.handle());
-    Ok(runtime)
+    builder.park(driver).extension(handle).build()
 }
 
 /// A two-worker runtime on an autojumping [`MockClock`], for this crate's doc examples.

@@ -546,10 +546,14 @@ mod tests {
                             deadline_of[id] = None;
                             prop_assert_eq!(wheel.state(keys[id]), NodeState::Fired);
                         }
-                        prop_assert_eq!(wheel.queued(), pending.len());
+                        if timers <= 64 {
+                            // (Counting walks every node: per step only for the small cases.)
+                            prop_assert_eq!(wheel.queued(), pending.len());
+                        }
                     }
                 }
             }
+            prop_assert_eq!(wheel.queued(), pending.len());
             Ok(())
         }
 

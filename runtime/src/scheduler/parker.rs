@@ -106,6 +106,14 @@ impl DriverSlot {
         self.owned.load(SeqCst) != 0
     }
 
+    /// Hands the driver the runtime's idle monitor (`Park::attach`), before any thread uses it.
+    pub(crate) fn attach(&self) {
+        let monitor = crate::park::IdleMonitor {
+            activity: self.activity.clone(),
+        };
+        self.driver.lock().attach(&monitor);
+    }
+
     /// Lets the driver process ready events without blocking, if no thread is parked in it.
     /// Returns whether it did (the caller must then offer the driver to a sleeper, who may
     /// have gone to sleep on its condvar while the driver was held here).
