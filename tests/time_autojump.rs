@@ -4,23 +4,11 @@
 
 mod common;
 
-use common::watchdog;
+use common::{runtime_on, secs, watchdog};
 use creche::time::{Instant, MockClock, current_time, sleep};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::Duration;
-
-fn runtime(workers: usize, clock: MockClock) -> creche::Runtime {
-    creche::Builder::new()
-        .worker_threads(workers)
-        .clock(clock)
-        .build()
-        .unwrap()
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
 
 /// Two tasks pass a token back and forth through channels, sleeping in between; with two or
 /// three workers they run on different threads. Every hand-off happens at an exact virtual time.
@@ -28,7 +16,7 @@ fn secs(n: u64) -> Duration {
 fn tasks_waking_each_other_across_workers_see_exact_virtual_times() {
     let _watchdog = watchdog("ping pong");
     for workers in [2, 3] {
-        let rt = runtime(workers, MockClock::autojump());
+        let rt = runtime_on(workers, MockClock::autojump());
         rt.block_on(async {
             let (to_b, mut at_b) = tokio::sync::mpsc::channel::<u32>(1);
             let (to_a, mut at_a) = tokio::sync::mpsc::channel::<u32>(1);
@@ -78,7 +66,7 @@ fn sleep_an_hour_then_read(flag: Arc<AtomicBool>) -> creche::JoinHandle<bool> {
 #[test]
 fn no_jump_while_a_task_is_runnable() {
     let _watchdog = watchdog("runnable");
-    let rt = runtime(2, MockClock::autojump());
+    let rt = runtime_on(2, MockClock::autojump());
     rt.block_on(async {
         let done = Arc::new(AtomicBool::new(false));
         let sleeper = sleep_an_hour_then_read(done.clone());
@@ -100,7 +88,7 @@ fn no_jump_while_a_task_is_runnable() {
 #[test]
 fn no_jump_while_a_blocking_job_runs() {
     let _watchdog = watchdog("blocking");
-    let rt = runtime(2, MockClock::autojump());
+    let rt = runtime_on(2, MockClock::autojump());
     rt.block_on(async {
         let done = Arc::new(AtomicBool::new(false));
         let sleeper = sleep_an_hour_then_read(done.clone());
@@ -131,7 +119,7 @@ fn no_jump_while_a_blocking_job_runs() {
 #[test]
 fn no_jump_while_the_block_on_future_runs() {
     let _watchdog = watchdog("block_on");
-    let rt = runtime(2, MockClock::autojump());
+    let rt = runtime_on(2, MockClock::autojump());
     let woke = Arc::new(AtomicBool::new(false));
     let flag = woke.clone();
     let sleeper = rt.spawn(async move {
@@ -155,7 +143,7 @@ fn a_positive_threshold_still_jumps() {
     let _watchdog = watchdog("threshold");
     let clock = MockClock::new();
     clock.set_autojump_threshold(Some(Duration::from_millis(1)));
-    let rt = runtime(2, clock);
+    let rt = runtime_on(2, clock);
     rt.block_on(async {
         sleep(secs(86_400)).await;
         assert_eq!(current_time(), Instant::ZERO + secs(86_400));
@@ -167,7 +155,7 @@ fn a_positive_threshold_still_jumps() {
 fn enabling_autojump_later_takes_effect() {
     let _watchdog = watchdog("enable later");
     let clock = MockClock::new();
-    let rt = runtime(1, clock.clone());
+    let rt = runtime_on(1, clock.clone());
     let sleeper = rt.spawn(async { sleep(secs(5)).await });
     clock.set_autojump_threshold(Some(Duration::ZERO));
     rt.block_on(sleeper).unwrap();
@@ -182,7 +170,7 @@ fn enabling_autojump_later_takes_effect() {
 #[test]
 fn a_deadline_of_instant_max_is_never_jumped_to() {
     let _watchdog = watchdog("never");
-    let rt = runtime(2, MockClock::autojump());
+    let rt = runtime_on(2, MockClock::autojump());
     rt.block_on(async {
         let mut never = sleep(secs(10));
         // Register it (first poll), then move it to "never".
@@ -203,7 +191,7 @@ fn a_deadline_of_instant_max_is_never_jumped_to() {
 #[test]
 fn block_on_inside_a_blocking_job_still_lets_time_jump() {
     let _watchdog = watchdog("blocking block_on");
-    let rt = runtime(2, MockClock::autojump());
+    let rt = runtime_on(2, MockClock::autojump());
     let handle = rt.handle().clone();
     let waited = rt.block_on(async move {
         creche::spawn_blocking(move || {

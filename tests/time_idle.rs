@@ -3,25 +3,17 @@
 
 mod common;
 
-use common::watchdog;
+use common::{runtime_on, watchdog};
 use creche::testing::{MockClock, wait_all_tasks_blocked};
 use creche::time::{Instant, current_time, sleep, sleep_forever};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
 
-fn runtime(clock: MockClock) -> creche::Runtime {
-    creche::Builder::new()
-        .worker_threads(2)
-        .clock(clock)
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn returns_once_the_other_tasks_have_run_out_of_work() {
     let _watchdog = watchdog("idle: runnable");
-    let rt = runtime(MockClock::new());
+    let rt = runtime_on(2, MockClock::new());
     rt.block_on(async {
         let steps = Arc::new(AtomicUsize::new(0));
         for _ in 0..4 {
@@ -44,7 +36,7 @@ fn returns_once_the_other_tasks_have_run_out_of_work() {
 #[test]
 fn waits_for_a_blocking_job_and_comes_before_an_autojump() {
     let _watchdog = watchdog("idle: blocking");
-    let rt = runtime(MockClock::autojump());
+    let rt = runtime_on(2, MockClock::autojump());
     rt.block_on(async {
         let done = Arc::new(AtomicUsize::new(0));
         let flag = done.clone();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::watchdog;
+use common::{runtime_on, watchdog};
 use creche::time::{Instant, MockClock, current_time, sleep_until};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,11 +11,7 @@ use std::time::Duration;
 #[test]
 fn random_deadlines_fire_exactly_and_in_order_and_cancelled_ones_never() {
     let _watchdog = watchdog("order");
-    let rt = creche::Builder::new()
-        .worker_threads(2)
-        .clock(MockClock::autojump())
-        .build()
-        .unwrap();
+    let rt = runtime_on(2, MockClock::autojump());
     let seed = 0x5eed_u64;
     let woken: Arc<Mutex<Vec<(usize, Instant, Instant)>>> = Arc::default();
     let cancelled_ids = rt.block_on(async {

@@ -3,8 +3,7 @@
 
 mod common;
 
-use common::watchdog;
-use creche::Runtime;
+use common::{runtime_on, secs, watchdog};
 use creche::time::{
     Elapsed, Instant, MockClock, TimerEntry, TimerHandle, current_time, interval_at, sleep,
     sleep_forever, sleep_until, timeout, timeout_at,
@@ -14,22 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::task::{Wake, Waker};
 use std::time::Duration;
 
-fn autojump_runtime(workers: usize) -> Runtime {
-    creche::Builder::new()
-        .worker_threads(workers)
-        .clock(MockClock::autojump())
-        .build()
-        .unwrap()
-}
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
 #[test]
 fn a_one_hour_sleep_advances_virtual_time_by_exactly_one_hour() {
     let _watchdog = watchdog("one hour");
-    let rt = autojump_runtime(2);
+    let rt = runtime_on(2, MockClock::autojump());
     rt.block_on(async {
         let start = current_time();
         sleep(secs(3600)).await;
@@ -87,11 +74,7 @@ impl Wake for Record {
 fn reset_moves_a_registered_deadline_earlier_and_later() {
     let _watchdog = watchdog("reset");
     let clock = MockClock::autojump();
-    let rt = creche::Builder::new()
-        .worker_threads(2)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let rt = runtime_on(2, clock.clone());
     rt.block_on(async {
         let handle = TimerHandle::current();
         let record = |clock: &MockClock| {
@@ -156,7 +139,7 @@ fn reset_moves_a_registered_deadline_earlier_and_later() {
 
 #[test]
 fn deadlines_in_the_past_and_zero_durations_complete_at_once() {
-    let rt = autojump_runtime(1);
+    let rt = runtime_on(1, MockClock::autojump());
     rt.block_on(async {
         sleep(secs(5)).await;
         let now = current_time();
@@ -171,7 +154,7 @@ fn deadlines_in_the_past_and_zero_durations_complete_at_once() {
 #[test]
 fn a_timeout_fires_exactly_at_its_deadline_and_drops_the_future() {
     let _watchdog = watchdog("timeout");
-    let rt = autojump_runtime(2);
+    let rt = runtime_on(2, MockClock::autojump());
     rt.block_on(async {
         let dropped = Arc::new(AtomicBool::new(false));
         struct SetOnDrop(Arc<AtomicBool>);
@@ -198,7 +181,7 @@ fn a_timeout_fires_exactly_at_its_deadline_and_drops_the_future() {
 
 #[test]
 fn an_interval_skips_missed_ticks_and_keeps_its_phase() {
-    let rt = autojump_runtime(1);
+    let rt = runtime_on(1, MockClock::autojump());
     rt.block_on(async {
         let start = current_time() + secs(1);
         let mut ticks = interval_at(start, secs(3));
@@ -223,7 +206,7 @@ fn an_interval_skips_missed_ticks_and_keeps_its_phase() {
 #[test]
 fn ready_sleeps_and_timeouts_spend_the_coop_budget() {
     let _watchdog = watchdog("coop");
-    let rt = autojump_runtime(1);
+    let rt = runtime_on(1, MockClock::autojump());
     rt.block_on(async {
         let flag = Arc::new(AtomicBool::new(false));
         let started = Arc::new(AtomicBool::new(false));
@@ -278,7 +261,7 @@ fn a_waker_that_owns_a_timer_can_be_dropped_by_the_wheel() {
     impl Wake for OwnsTimer {
         fn wake(self: Arc<Self>) {}
     }
-    let rt = autojump_runtime(1);
+    let rt = runtime_on(1, MockClock::autojump());
     rt.block_on(async {
         let handle = TimerHandle::current();
         let owning_waker = || {

@@ -187,3 +187,17 @@ pub(crate) async fn spawn_and_sum(count: u64) -> u64 {
     }
     sum
 }
+
+/// A runtime with `workers` worker threads on `clock` (the time tests).
+pub(crate) fn runtime_on(workers: usize, clock: impl creche::time::Clock) -> creche::Runtime {
+    creche::Builder::new()
+        .worker_threads(workers)
+        .clock(clock)
+        .build()
+        .unwrap()
+}
+
+/// `n` seconds.
+pub(crate) fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
