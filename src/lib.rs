@@ -4,7 +4,10 @@
 //! children of one nursery run in parallel on every core. This facade composes the crates of
 //! the workspace: the executor (`creche-runtime`: [`run`], [`Runtime`], [`spawn`],
 //! [`JoinHandle`]) and time (`creche-timer`: [`time`], with a virtual clock for tests and the
-//! [`main`] and [`test`] attributes). Nurseries, I/O and sync arrive with their crates.
+//! [`main`] and [`test`] attributes) and structured concurrency (`creche-nursery`:
+//! [`open_nursery`], [`CancelScope`], [`move_on_after`], [`fail_after`], [`checkpoint`], the
+//! local [`join`]/[`try_join`]/[`race`], [`map_concurrent`], and [`lowlevel::task_tree`]). I/O
+//! and sync arrive with their crates.
 //!
 //! ```
 //! let answer = creche::run(async {
@@ -21,6 +24,11 @@ mod builder;
 
 pub use builder::{Builder, Runtime};
 pub use creche_macros::{main, test};
+pub use creche_nursery::{
+    CancelScope, Cancelled, Checkpoint, Closed, FailAt, Nursery, OpenNursery, Run, Start,
+    StartError, TaskHandle, TaskStatus, TooSlow, checkpoint, current_effective_deadline,
+    fail_after, fail_at, join, join_all, move_on_after, move_on_at, open_nursery, race, try_join,
+};
 pub use creche_runtime::{
     BuildError, EnterGuard, Handle, JoinError, JoinHandle, TaskId, TryCurrentError, YieldNow,
     spawn, spawn_blocking, yield_now,
@@ -75,6 +83,27 @@ pub mod testing {
     pub use creche_timer::{MockClock, WaitAllTasksBlocked, wait_all_tasks_blocked};
 }
 
+/// Introspection and hooks: the task tree, failure reports, and the runtime's low-level
+/// task handles.
+///
+/// ```
+/// let tree = creche::run(async {
+///     creche::open_nursery(|n| async move {
+///         n.spawn_named("worker", async { Ok::<_, ()>(()) });
+///         Ok::<_, ()>(creche::lowlevel::task_tree().to_string())
+///     })
+///     .await
+/// });
+/// assert!(tree.unwrap().unwrap().contains("nursery opened at"));
+/// ```
+pub mod lowlevel {
+    pub use creche_nursery::report::{
+        Fate, FailureKind, FailureReport, Origin, set_failure_hook,
+    };
+    pub use creche_nursery::{TaskTree, task_tree};
+    pub use creche_runtime::AbortHandle;
+}
+
 /// Low-level runtime pieces for integrations: the coop budget, the `Park` driver trait, and
 /// the executor's own builder and runtime (without drivers: no timers).
 pub mod runtime {
@@ -104,5 +133,7 @@ pub fn run<F: Future>(future: F) -> F::Output {
         Ok(runtime) => runtime,
         Err(e) => panic!("creche::run could not start the runtime: {e}"),
     };
-    runtime.block_on(future)
+    runtime
+        .block_on(creche_nursery::root(future))
+        .expect("the root scope has no handle, so nothing cancels it")
 }

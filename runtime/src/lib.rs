@@ -36,6 +36,7 @@
 mod block_on;
 mod blocking;
 mod builder;
+pub mod cancel;
 mod context;
 pub mod coop;
 mod handle;
@@ -52,5 +53,5 @@ mod loom_tests;
 pub use builder::{BuildError, Builder};
 pub use handle::{EnterGuard, Handle, TryCurrentError, spawn, spawn_blocking};
 pub use runtime::Runtime;
-pub use task::{JoinError, JoinHandle, TaskId};
+pub use task::{AbortHandle, JoinError, JoinHandle, TaskId};
 pub use yield_now::{YieldNow, yield_now};

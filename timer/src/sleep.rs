@@ -204,6 +204,11 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // A sleep is a cancellation point: in a cancelled scope it never completes (the scope
+        // wakes the task and drops the body), even when its deadline has passed.
+        if creche_runtime::cancel::is_cancelled() {
+            return Poll::Pending;
+        }
         let progress = ready!(coop::poll_proceed(cx));
         ready!(self.poll_timer(cx));
         progress.made_progress();

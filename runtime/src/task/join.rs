@@ -73,6 +73,16 @@ impl<T> JoinHandle<T> {
         }
     }
 
+    /// A handle that can wake or cancel the task without owning its output.
+    ///
+    /// # Examples
+    ///
+    /// See [`AbortHandle`](super::AbortHandle).
+    pub fn abort_handle(&self) -> super::AbortHandle {
+        self.header().state.ref_inc();
+        super::AbortHandle::from_counted(self.raw)
+    }
+
     /// Whether the task has completed (with an output, a panic or a cancellation).
     ///
     /// # Examples

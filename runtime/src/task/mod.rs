@@ -9,6 +9,7 @@
 //! Handles passed around inside the crate: `Notified` (a queued task, owning one reference,
 //! the item type of every run queue) and `TaskRef` (a borrowed pointer for the owner list).
 
+mod abort;
 mod error;
 mod id;
 mod join;
@@ -16,6 +17,7 @@ pub(crate) mod list;
 mod raw;
 pub(crate) mod state;
 
+pub use abort::AbortHandle;
 pub use error::JoinError;
 pub use id::TaskId;
 pub use join::JoinHandle;

@@ -1,0 +1,553 @@
+//! The cancellation node shared by cancel scopes, nurseries and `start` hand-overs: its state
+//! word, its deadline, the registry through which a cancellation reaches every task beneath it,
+//! and the pin counters of decision points.
+//!
+//! # The protocol
+//!
+//! **Nodes and the chain.** Every region that can be cancelled is a [`Node`]: a
+//! [`CancelScope`](crate::CancelScope) while its body runs, a nursery (covering its body and its
+//! children), and the hidden node of a child being started. A node's parent is the node that was
+//! current on the thread when it was entered (the thread-local context, see `context`). A task's
+//! code is *effectively cancelled* when, walking from the current node outward, a node with
+//! `CANCEL_CALLED` is met before (or at) the first node with `SHIELD`.
+//!
+//! **Decision points drop bodies.** The places that may drop a body are the decision points: a
+//! scope's `run`, a nursery's body, and the root of each nursery child. A decision point drops
+//! its body only when (a) its own node is cancelled and no node further out (up to a shield) is,
+//! so that the outermost cancelled scope catches; (b) its `pins` counter is zero; and (c) the body
+//! has been polled at least once. It decides at the start of a poll and again when the body
+//! returns `Pending`.
+//!
+//! **Pins.** A region that must finish before its surroundings may be dropped *pins* every
+//! decision point that encloses it in the same task (their `Decision` structs form a chain through
+//! `Decision::parent`). A shielded scope pins while it runs with its shield up; a nursery pins
+//! while it has live children; a pending `start` pins while its child has not been handed over.
+//! Pins never cross a task boundary: a child task's root decision has no parent. Every change
+//! of a pin is made under the lock of the node that owns it, which is also where that region
+//! records that it has exited; so a pointer in the chain is never used after the decision point
+//! it names is gone (a decision point outlives the regions inside its body).
+//!
+//! **Reaching every task.** `cancel()` (and a shield toggle) wakes the owner task of the node and
+//! walks the node's registry: registered sub-nodes (skipping shielded ones for a cancel) and the
+//! tasks of a nursery. Only nodes that have tasks beneath them register with their parent (a
+//! nursery registers itself and, lazily, every ancestor up to one already registered), so a scope
+//! that holds no nursery costs its parent nothing. The woken tasks re-evaluate at their
+//! decision points; creche's leaf operations (`sleep`, `checkpoint`) return `Pending` while the
+//! current context is cancelled, so a cancelled body cannot get past them.
+//!
+//! **Linearization.** A body is dropped at a decision point's check; a `cancel()` that lands
+//! after the body returned `Ready` is reported by `cancel_called()` but not by
+//! `cancelled_caught()`. A shield raised before the outer decision point's check prevents the
+//! drop; one raised from a destructor while the body is being dropped changes nothing.
+
+use crate::tree::ChildEntry;
+use creche_timer::{Instant, TimerEntry, TimerHandle};
+use parking_lot::Mutex;
+use slab::Slab;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Wake, Waker};
+
+/// `cancel()` was called, or the deadline passed while the node was entered.
+pub(crate) const CANCEL_CALLED: u32 = 1 << 0;
+/// Cancellation from outside does not reach inside.
+pub(crate) const SHIELD: u32 = 1 << 1;
+/// The body has started running.
+pub(crate) const ENTERED: u32 = 1 << 2;
+/// The region has ended (its body finished or was dropped).
+pub(crate) const EXITED: u32 = 1 << 3;
+/// This node's decision point dropped the body.
+pub(crate) const CAUGHT: u32 = 1 << 4;
+
+/// `key_in_parent` of a node registered in the tree's list of roots.
+const ROOT_KEY: usize = usize::MAX;
+
+/// What kind of region a node is (for `task_tree` and `Debug`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Scope,
+    Nursery,
+    Starting,
+    Root,
+}
+
+/// A decision point's pin counter and its link to the enclosing decision point of the same task.
+#[derive(Debug, Default)]
+pub(crate) struct Decision {
+    pins: AtomicUsize,
+    parent: AtomicPtr<Decision>,
+}
+
+impl Decision {
+    pub(crate) fn new() -> Decision {
+        Decision::default()
+    }
+
+    pub(crate) fn is_pinned(&self) -> bool {
+        self.pins.load(Ordering::Acquire) != 0
+    }
+
+    pub(crate) fn set_parent(&self, parent: *const Decision) {
+        self.parent.store(parent.cast_mut(), Ordering::Release);
+    }
+
+    pub(crate) fn parent(&self) -> *const Decision {
+        self.parent.load(Ordering::Acquire)
+    }
+
+    /// Adds `delta` (+1 or -1) to every decision point from `start` outward.
+    ///
+    /// # Safety
+    ///
+    /// Every decision point in the chain from `start` is alive: the caller is a region nested in
+    /// all of them and has not exited (see the module doc).
+    pub(crate) unsafe fn adjust_chain(start: *const Decision, pin: bool) {
+        let mut current = start;
+        while !current.is_null() {
+            // SAFETY: the caller guarantees the chain is alive.
+            let decision = unsafe { &*current };
+            if pin {
+                decision.pins.fetch_add(1, Ordering::AcqRel);
+            } else {
+                decision.pins.fetch_sub(1, Ordering::AcqRel);
+            }
+            current = decision.parent();
+        }
+    }
+}
+
+/// The mutable part of a node, under its lock.
+#[derive(Default)]
+pub(crate) struct Inner {
+    /// The waker of the task that polls this node's decision point.
+    pub(crate) owner: Option<Waker>,
+    /// Registered sub-nodes (ones with tasks beneath them).
+    pub(crate) subnodes: Slab<Arc<Node>>,
+    /// Where this node is registered in its parent's `subnodes`.
+    pub(crate) key_in_parent: Option<usize>,
+    /// The shield currently pins the enclosing decision points.
+    pub(crate) shield_pinning: bool,
+    /// A nursery's children (and starts in flight).
+    pub(crate) tasks: Slab<ChildEntry>,
+    /// A nursery's live children pin the enclosing decision points.
+    pub(crate) children_pinning: bool,
+    /// A nursery no longer accepts children.
+    pub(crate) closed: bool,
+    /// The nursery's future is gone: its decision chain must not be touched again.
+    pub(crate) detached: bool,
+    /// A starting child's task (woken by a cancellation that reaches the hidden node).
+    pub(crate) starting_task: Option<creche_runtime::AbortHandle>,
+    /// Parents this node had before a `start` hand-over; kept alive for concurrent walkers.
+    pub(crate) retired_parents: Vec<Arc<Node>>,
+    /// Distinguishes the children that reuse a slab key (see `ChildEntry::token`).
+    pub(crate) next_token: u64,
+}
+
+/// The deadline's timer, under its own lock (firing it calls `cancel`, which takes `inner`).
+#[derive(Default)]
+struct DeadlineTimer {
+    handle: Option<TimerHandle>,
+    entry: Option<TimerEntry>,
+    /// The body has returned `Pending` once: from now on a deadline is kept in the wheel.
+    armed: bool,
+}
+
+/// A cancellable region; see the module doc.
+pub(crate) struct Node {
+    flags: AtomicU32,
+    /// Nanoseconds of the deadline on the runtime's clock; `u64::MAX` for none.
+    deadline: AtomicU64,
+    /// The enclosing node (an `Arc` leaked into the pointer, owned by this node), or null.
+    parent: AtomicPtr<Node>,
+    pub(crate) kind: Kind,
+    /// Where a nursery was opened (for the tree).
+    pub(crate) site: Option<&'static std::panic::Location<'static>>,
+    /// The task the region was entered on (for the tree).
+    pub(crate) task: std::sync::OnceLock<Option<creche_runtime::TaskId>>,
+    pub(crate) decision: Decision,
+    pub(crate) inner: Mutex<Inner>,
+    timer: Mutex<DeadlineTimer>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("kind", &self.kind)
+            .field("flags", &self.flags())
+            .field("deadline", &self.deadline())
+            .finish()
+    }
+}
+
+impl Node {
+    pub(crate) fn new(kind: Kind) -> Node {
+        Node::with_site(kind, None)
+    }
+
+    pub(crate) fn with_site(
+        kind: Kind,
+        site: Option<&'static std::panic::Location<'static>>,
+    ) -> Node {
+        Node {
+            site,
+            flags: AtomicU32::new(0),
+            deadline: AtomicU64::new(u64::MAX),
+            parent: AtomicPtr::new(std::ptr::null_mut()),
+            kind,
+            task: std::sync::OnceLock::new(),
+            decision: Decision::new(),
+            inner: Mutex::new(Inner::default()),
+            timer: Mutex::new(DeadlineTimer::default()),
+        }
+    }
+
+    pub(crate) fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn has(&self, flag: u32) -> bool {
+        self.flags() & flag != 0
+    }
+
+    /// Sets `flag`; returns the flags before.
+    pub(crate) fn set(&self, flag: u32) -> u32 {
+        self.flags.fetch_or(flag, Ordering::AcqRel)
+    }
+
+    pub(crate) fn parent(&self) -> Option<&Node> {
+        let parent = self.parent.load(Ordering::Acquire);
+        // SAFETY: a non-null parent pointer came from `Arc::into_raw`, and this node keeps that
+        // reference (or, after a hand-over, a clone in `retired_parents`) until it drops.
+        unsafe { parent.as_ref() }
+    }
+
+    pub(crate) fn parent_arc(&self) -> Option<Arc<Node>> {
+        let parent = self.parent.load(Ordering::Acquire);
+        if parent.is_null() {
+            return None;
+        }
+        // SAFETY: as in `parent`; the strong count is raised before the Arc is made.
+        unsafe {
+            Arc::increment_strong_count(parent);
+            Some(Arc::from_raw(parent))
+        }
+    }
+
+    /// Sets the parent at entry (the node is not shared with other threads' walks yet).
+    pub(crate) fn set_parent(&self, parent: Option<Arc<Node>>) {
+        if let Some(parent) = parent {
+            let old = self
+                .parent
+                .swap(Arc::into_raw(parent).cast_mut(), Ordering::AcqRel);
+            debug_assert!(old.is_null(), "a node's parent is set once at entry");
+        }
+    }
+
+    /// Moves a started child's node under `new_parent`, keeping the old parent alive for walks
+    /// in flight. Called under `inner`'s lock.
+    pub(crate) fn replace_parent(&self, inner: &mut Inner, new_parent: Arc<Node>) {
+        let old = self
+            .parent
+            .swap(Arc::into_raw(new_parent).cast_mut(), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: `old` came from `Arc::into_raw` and this node owned that reference.
+            inner.retired_parents.push(unsafe { Arc::from_raw(old) });
+        }
+    }
+
+    // ---- cancellation state ---------------------------------------------------------------
+
+    /// The deadline as an instant (`Instant::MAX` for none).
+    pub(crate) fn deadline(&self) -> Instant {
+        Instant::from_nanos(self.deadline.load(Ordering::Acquire))
+    }
+
+    /// Whether `cancel()` was called or the deadline passed (sticky once seen).
+    pub(crate) fn cancel_called(self: &Arc<Node>) -> bool {
+        let flags = self.flags();
+        if flags & CANCEL_CALLED != 0 {
+            return true;
+        }
+        if flags & EXITED != 0 {
+            return false;
+        }
+        let deadline = self.deadline();
+        if deadline != Instant::MAX
+            && creche_timer::TimerHandle::try_current().is_some_and(|h| h.now() >= deadline)
+        {
+            self.cancel();
+            return true;
+        }
+        false
+    }
+
+    /// Whether code running directly in this node is cancelled (this node or an ancestor, up to
+    /// the first shield).
+    pub(crate) fn effectively_cancelled(&self) -> bool {
+        let mut node = self;
+        loop {
+            let flags = node.flags();
+            if flags & CANCEL_CALLED != 0 {
+                return true;
+            }
+            if flags & SHIELD != 0 {
+                return false;
+            }
+            match node.parent() {
+                Some(parent) => node = parent,
+                None => return false,
+            }
+        }
+    }
+
+    /// Whether a node further out than this one (up to this node's or a later shield) is
+    /// cancelled: then an outer decision point catches, not this one.
+    pub(crate) fn outer_cancelled(&self) -> bool {
+        if self.has(SHIELD) {
+            return false;
+        }
+        self.parent().is_some_and(Node::effectively_cancelled)
+    }
+
+    /// Cancels the node: sets `CANCEL_CALLED` and wakes every task beneath it. Idempotent.
+    pub(crate) fn cancel(self: &Arc<Node>) {
+        let before = self.set(CANCEL_CALLED);
+        if before & CANCEL_CALLED != 0 || before & ENTERED == 0 || before & EXITED != 0 {
+            return;
+        }
+        self.wake_subtree(true);
+    }
+
+    /// Wakes the owner task of this node and of every registered sub-node, and every task of
+    /// the nurseries among them. With `skip_shielded`, the walk does not enter shielded
+    /// sub-nodes (a cancellation does not reach them).
+    pub(crate) fn wake_subtree(self: &Arc<Node>, skip_shielded: bool) {
+        let mut owners = Vec::new();
+        let mut stack = vec![self.clone()];
+        while let Some(node) = stack.pop() {
+            let inner = node.inner.lock();
+            if let Some(owner) = &inner.owner {
+                owners.push(owner.clone());
+            }
+            for (_, sub) in &inner.subnodes {
+                if !(skip_shielded && sub.has(SHIELD)) {
+                    stack.push(sub.clone());
+                }
+            }
+            // Runtime tasks only schedule themselves when woken: safe under the lock.
+            for (_, child) in &inner.tasks {
+                if let Some(task) = &child.task {
+                    task.wake();
+                }
+            }
+            if let Some(task) = &inner.starting_task {
+                task.wake();
+            }
+        }
+        for owner in owners {
+            owner.wake();
+        }
+    }
+
+    /// Records the waker of the task polling this node's decision point.
+    pub(crate) fn set_owner(&self, waker: &Waker) {
+        let mut inner = self.inner.lock();
+        match &inner.owner {
+            Some(owner) if owner.will_wake(waker) => {}
+            _ => inner.owner = Some(waker.clone()),
+        }
+    }
+
+    // ---- shield ---------------------------------------------------------------------------
+
+    /// Raises or lowers the shield; while the region runs this pins or unpins the enclosing
+    /// decision points and wakes the tasks inside, which re-evaluate.
+    pub(crate) fn set_shield(self: &Arc<Node>, shield: bool) {
+        {
+            let mut inner = self.inner.lock();
+            if shield {
+                self.set(SHIELD);
+            } else {
+                self.flags.fetch_and(!SHIELD, Ordering::AcqRel);
+            }
+            let running = self.has(ENTERED) && !self.has(EXITED);
+            if running && shield != inner.shield_pinning {
+                inner.shield_pinning = shield;
+                // SAFETY: the region runs (checked under the lock, which its exit takes), so
+                // every decision point enclosing it is alive.
+                unsafe { Decision::adjust_chain(self.decision.parent(), shield) };
+            }
+            if !running {
+                return;
+            }
+        }
+        self.wake_subtree(false);
+    }
+
+    /// Pins the enclosing decision points at entry if the shield is up.
+    pub(crate) fn pin_shield_at_entry(&self) {
+        let mut inner = self.inner.lock();
+        if self.has(SHIELD) && !inner.shield_pinning {
+            inner.shield_pinning = true;
+            // SAFETY: called at entry, from inside every enclosing decision point's body.
+            unsafe { Decision::adjust_chain(self.decision.parent(), true) };
+        }
+    }
+
+    // ---- registry -------------------------------------------------------------------------
+
+    /// Registers this node (and, lazily, its ancestors) so that cancellations from above reach
+    /// the tasks beneath it.
+    pub(crate) fn register_upward(self: &Arc<Node>) {
+        let mut node = self.clone();
+        loop {
+            // Lock order: a node before its parent, never the reverse.
+            let mut inner = node.inner.lock();
+            if inner.key_in_parent.is_some() {
+                return;
+            }
+            let Some(parent) = node.parent_arc() else {
+                inner.key_in_parent = Some(ROOT_KEY);
+                drop(inner);
+                crate::tree::register_root(&node);
+                return;
+            };
+            let key = parent.inner.lock().subnodes.insert(node.clone());
+            inner.key_in_parent = Some(key);
+            drop(inner);
+            node = parent;
+        }
+    }
+
+    /// Removes this node from its parent's registry (at exit).
+    pub(crate) fn deregister(self: &Arc<Node>) {
+        let key = self.inner.lock().key_in_parent.take();
+        match (key, self.parent()) {
+            (None, _) => {}
+            (Some(ROOT_KEY), _) | (Some(_), None) => crate::tree::deregister_root(self),
+            (Some(key), Some(parent)) => {
+                let removed = parent.inner.lock().subnodes.try_remove(key);
+                drop(removed);
+            }
+        }
+    }
+
+    // ---- deadline -------------------------------------------------------------------------
+
+    /// Moves the deadline. A deadline that had already passed cancels the node first, so it
+    /// stays cancelled; a deadline in the past cancels it now. While armed, the timer moves too.
+    pub(crate) fn set_deadline(self: &Arc<Node>, deadline: Instant) {
+        let _ = self.cancel_called();
+        self.deadline.store(deadline.as_nanos(), Ordering::Release);
+        if self.has(EXITED) {
+            return;
+        }
+        {
+            let mut timer = self.timer.lock();
+            if timer.armed {
+                self.arm_locked(&mut timer);
+            }
+        }
+        let _ = self.cancel_called();
+    }
+
+    /// Called by a decision point when its body first returns `Pending` (on the task's
+    /// thread): from now on the deadline lives in the timer wheel, and a deadline set later,
+    /// from any thread, is put there too.
+    pub(crate) fn arm_deadline(self: &Arc<Node>) {
+        let mut timer = self.timer.lock();
+        if timer.armed {
+            return;
+        }
+        timer.armed = true;
+        if timer.handle.is_none() {
+            timer.handle = TimerHandle::try_current();
+        }
+        if self.deadline() != Instant::MAX {
+            self.arm_locked(&mut timer);
+        }
+    }
+
+    fn arm_locked(self: &Arc<Node>, timer: &mut DeadlineTimer) {
+        let deadline = self.deadline();
+        if deadline == Instant::MAX {
+            if let Some(entry) = &mut timer.entry {
+                entry.cancel();
+            }
+            return;
+        }
+        if timer.handle.is_none() {
+            timer.handle = TimerHandle::try_current();
+        }
+        let Some(handle) = &timer.handle else { return };
+        match &mut timer.entry {
+            Some(entry) => {
+                entry.reset(deadline);
+                let waker = Waker::from(Arc::new(DeadlineWaker(Arc::downgrade(self))));
+                entry.register(&waker);
+            }
+            None => {
+                let mut entry = TimerEntry::new(handle, deadline);
+                let waker = Waker::from(Arc::new(DeadlineWaker(Arc::downgrade(self))));
+                if !entry.register(&waker) {
+                    drop(entry);
+                    self.cancel();
+                    return;
+                }
+                timer.entry = Some(entry);
+            }
+        }
+    }
+
+    /// Ends the region: records the result, disarms the deadline, unpins a shield, and leaves
+    /// the registry.
+    pub(crate) fn exit(self: &Arc<Node>, caught: bool) {
+        {
+            let mut inner = self.inner.lock();
+            self.set(EXITED | if caught { CAUGHT } else { 0 });
+            if inner.shield_pinning {
+                inner.shield_pinning = false;
+                // SAFETY: the region is exiting from inside its enclosing decision points,
+                // which are still alive; EXITED is now set under the lock, so no later toggle
+                // touches the chain.
+                unsafe { Decision::adjust_chain(self.decision.parent(), false) };
+            }
+            inner.owner = None;
+        }
+        let entry = {
+            let mut timer = self.timer.lock();
+            timer.armed = false;
+            timer.entry.take()
+        };
+        drop(entry);
+        self.deregister();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let parent = *self.parent.get_mut();
+        if !parent.is_null() {
+            // SAFETY: the pointer came from `Arc::into_raw` and the node owned that reference.
+            drop(unsafe { Arc::from_raw(parent) });
+        }
+    }
+}
+
+/// The waker the timer wheel holds for a deadline: firing it cancels the node. It holds the
+/// node weakly, so that a node that is gone is not kept alive by the wheel.
+struct DeadlineWaker(std::sync::Weak<Node>);
+
+impl Wake for DeadlineWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(node) = self.0.upgrade()
+            && !node.has(EXITED)
+        {
+            node.cancel();
+        }
+    }
+}
