@@ -1,5 +1,6 @@
 //! [`Handle`]: a clonable reference to a running runtime, and the free `spawn` functions.
 
+use crate::Scope;
 use crate::context;
 use crate::scheduler::Shared;
 use crate::sync::Arc;
@@ -166,6 +167,41 @@ impl Handle {
     /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         crate::block_on::block_on(self, future)
+    }
+
+    /// Runs `f` with a [`Scope`] whose tasks may borrow local data; see
+    /// [`Runtime::scope`](crate::Runtime::scope).
+    ///
+    /// A handle does not keep the runtime alive: if the runtime is dropped meanwhile, the
+    /// scope's tasks are cancelled (their futures dropped; a join returns a cancellation
+    /// [`JoinError`](crate::JoinError)) and `scope` returns once they are gone.
+    ///
+    /// # Panics
+    ///
+    /// As [`Runtime::scope`](crate::Runtime::scope): inside a runtime, before `f` runs; with
+    /// `f`'s panic; with the first unjoined task panic.
+    ///
+    /// # Examples
+    ///
+    /// From a blocking-pool thread (where blocking is allowed), inside async code:
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::builder().worker_threads(2).build().unwrap();
+    /// let lengths = rt.block_on(rt.spawn_blocking(|| {
+    ///     let handle = creche_runtime::Handle::current();
+    ///     let words = vec!["borrowed", "by", "tasks"];
+    ///     handle.scope(|s| {
+    ///         let tasks: Vec<_> = words.iter().map(|w| s.spawn(async move { w.len() })).collect();
+    ///         tasks.into_iter().map(|t| t.join().unwrap()).collect::<Vec<_>>()
+    ///     })
+    /// }));
+    /// assert_eq!(lengths.unwrap(), [8, 2, 5]);
+    /// ```
+    pub fn scope<'env, F, R>(&'env self, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        crate::scope::scope(self, f)
     }
 
     /// Makes this runtime current on the calling thread (so that [`spawn`](crate::spawn) and

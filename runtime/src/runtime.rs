@@ -5,10 +5,10 @@
 //! dropped exactly once, its `JoinHandle` told `Cancelled`); the injector is drained; the
 //! driver's `shutdown` runs; last, the blocking pool cancels its queue and joins its threads.
 
-use crate::Handle;
 use crate::builder::{BuildError, Builder};
 use crate::sync::thread;
 use crate::task::JoinHandle;
+use crate::{Handle, Scope};
 use std::fmt;
 use std::future::Future;
 
@@ -102,6 +102,50 @@ impl Runtime {
     /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.handle.block_on(future)
+    }
+
+    /// Runs `f` with a [`Scope`] on which to spawn tasks that borrow local data, and returns
+    /// what `f` returns once every task spawned on the scope is done: the async counterpart
+    /// of `std::thread::scope`.
+    ///
+    /// The tasks run in parallel on the workers and may borrow anything that outlives the call
+    /// (`'env`); the calling thread runs `f`, then blocks until the future of every task of
+    /// the scope — including tasks spawned by tasks — has been dropped. A task's
+    /// [`ScopedJoinHandle`](crate::ScopedJoinHandle) joins it from `f` (blocking) or from
+    /// another task of the scope (`.await`).
+    ///
+    /// # Panics
+    ///
+    /// - When called from inside a runtime (a task, or a future run by `block_on`), as
+    ///   [`block_on`](Self::block_on) does there, and before `f` runs: blocking a worker could
+    ///   deadlock the runtime. Call it from a thread of your own or from
+    ///   [`spawn_blocking`](Self::spawn_blocking) (through [`Handle::scope`]).
+    /// - If `f` panics, once every task is done, with `f`'s panic.
+    /// - Otherwise, if a task panicked and no join of its handle returned that panic, once
+    ///   every task is done, with the first such panic's payload.
+    ///
+    /// # Examples
+    ///
+    /// A parallel sum over slices of a local vector:
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::builder().worker_threads(2).build().unwrap();
+    /// let numbers: Vec<u64> = (1..=1000).collect();
+    /// let total = rt.scope(|s| {
+    ///     let parts: Vec<_> = numbers
+    ///         .chunks(100)
+    ///         .map(|chunk| s.spawn(async move { chunk.iter().sum::<u64>() }))
+    ///         .collect();
+    ///     parts.into_iter().map(|part| part.join().unwrap()).sum::<u64>()
+    /// });
+    /// assert_eq!(total, 500_500);
+    /// assert_eq!(numbers.len(), 1000); // still ours
+    /// ```
+    pub fn scope<'env, F, R>(&'env self, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        self.handle.scope(f)
     }
 
     /// Spawns a task; see [`Handle::spawn`].
