@@ -27,7 +27,8 @@ pub use creche_macros::{main, test};
 pub use creche_nursery::{
     CancelScope, Cancelled, Checkpoint, Closed, FailAt, Nursery, OpenNursery, Run, Start,
     StartError, TaskHandle, TaskStatus, TooSlow, checkpoint, current_effective_deadline,
-    fail_after, fail_at, join, join_all, move_on_after, move_on_at, open_nursery, race, try_join,
+    fail_after, fail_at, join, join_all, map_concurrent, move_on_after, move_on_at, open_nursery,
+    race, try_join,
 };
 pub use creche_runtime::{
     BuildError, EnterGuard, Handle, JoinError, JoinHandle, TaskId, TryCurrentError, YieldNow,
@@ -98,7 +99,7 @@ pub mod testing {
 /// ```
 pub mod lowlevel {
     pub use creche_nursery::report::{
-        Fate, FailureKind, FailureReport, Origin, set_failure_hook,
+        Fate, FailureHook, FailureKind, FailureReport, Origin, set_failure_hook,
     };
     pub use creche_nursery::{TaskTree, task_tree};
     pub use creche_runtime::AbortHandle;
@@ -109,7 +110,7 @@ pub mod lowlevel {
 pub mod runtime {
     pub use creche_runtime::coop;
     pub use creche_runtime::park;
-    pub use creche_runtime::{BuildError, Builder, Handle, Runtime};
+    pub use creche_runtime::{BuildError, Builder, Handle, Runtime, Scope, ScopedJoinHandle};
     pub use creche_timer::{TimerDriver, build_runtime, build_runtime_with_park};
 }
 

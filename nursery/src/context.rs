@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-thread_local! {
+crate::sync::thread_local! {
     static CURRENT: Cell<(*const Arc<Node>, *const Decision)> =
         const { Cell::new((std::ptr::null(), std::ptr::null())) };
 }

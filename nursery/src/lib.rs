@@ -32,14 +32,20 @@
 
 mod context;
 pub mod local;
+mod map;
 mod node;
 mod nursery;
 pub mod report;
 mod scope;
 mod start;
+mod sync;
 mod tree;
 
+#[cfg(all(test, loom))]
+mod loom_tests;
+
 pub use local::{join, join_all, race, try_join};
+pub use map::map_concurrent;
 pub use nursery::{Cancelled, Closed, Nursery, OpenNursery, TaskHandle, open_nursery};
 pub use scope::{
     CancelScope, Checkpoint, FailAt, Run, TooSlow, checkpoint, current_effective_deadline,

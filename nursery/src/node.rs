@@ -42,10 +42,10 @@
 
 use crate::tree::ChildEntry;
 use creche_timer::{Instant, TimerEntry, TimerHandle};
-use parking_lot::Mutex;
 use slab::Slab;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex};
+use std::sync::atomic::Ordering;
 use std::task::{Wake, Waker};
 
 /// `cancel()` was called, or the deadline passed while the node was entered.
@@ -526,11 +526,18 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let parent = *self.parent.get_mut();
+        let parent = self.parent.load(Ordering::Acquire);
         if !parent.is_null() {
             // SAFETY: the pointer came from `Arc::into_raw` and the node owned that reference.
             drop(unsafe { Arc::from_raw(parent) });
         }
+    }
+}
+
+/// What the timer wheel does when a deadline passes (loom models call it directly).
+pub(crate) fn fire_deadline(node: &Arc<Node>) {
+    if !node.has(EXITED) {
+        node.cancel();
     }
 }
 
@@ -544,10 +551,8 @@ impl Wake for DeadlineWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(node) = self.0.upgrade()
-            && !node.has(EXITED)
-        {
-            node.cancel();
+        if let Some(node) = self.0.upgrade() {
+            fire_deadline(&node);
         }
     }
 }

@@ -41,7 +41,6 @@ use crate::report::{self, Fate, FailureKind, Origin};
 use crate::scope::{CancelScope, Region};
 use crate::tree::ChildEntry;
 use creche_runtime::{AbortHandle, JoinHandle};
-use parking_lot::Mutex;
 use pin_project_lite::pin_project;
 use std::any::Any;
 use std::fmt;
@@ -50,7 +49,8 @@ use std::marker::PhantomPinned;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 /// A failure kept by a nursery.
@@ -317,7 +317,8 @@ impl<E: Send + 'static> Nursery<E> {
         };
         let (key, token) = self.shared.add_child(&origin, false).ok_or(Closed)?;
         let join = self.shared.spawn_child(future, None, key, origin);
-        self.shared.attach_task(key, token, join.abort_handle());
+        self.shared
+            .attach_task(key, token, join.abort_handle(), &self.shared.node);
         Ok(TaskHandle { join })
     }
 
@@ -398,8 +399,10 @@ impl<E> NurseryShared<E> {
     }
 
     /// Stores the task of a child entry once it has been spawned (the entry may be gone if the
-    /// child already finished; a foreign drop meanwhile cancels it here).
-    pub(crate) fn attach_task(&self, key: usize, token: u64, task: AbortHandle) {
+    /// child already finished; a foreign drop meanwhile cancels it here). A cancellation whose
+    /// walk passed the entry before the task was stored is delivered here: the walk set its
+    /// flag before taking the lock this takes, so `context` reads as cancelled.
+    pub(crate) fn attach_task(&self, key: usize, token: u64, task: AbortHandle, context: &Node) {
         let mut inner = self.node.inner.lock();
         let detached = inner.detached;
         match inner.tasks.get_mut(key) {
@@ -408,7 +411,11 @@ impl<E> NurseryShared<E> {
                     drop(inner);
                     task.abort_now();
                 } else {
-                    entry.task = Some(task);
+                    entry.task = Some(task.clone());
+                    drop(inner);
+                    if context.effectively_cancelled() {
+                        task.wake();
+                    }
                 }
             }
             _ => {}

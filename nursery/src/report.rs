@@ -111,9 +111,10 @@ impl fmt::Display for FailureReport<'_> {
     }
 }
 
-type Hook = Arc<dyn Fn(&FailureReport<'_>) + Send + Sync>;
+/// A failure hook, as installed by [`set_failure_hook`].
+pub type FailureHook = Arc<dyn Fn(&FailureReport<'_>) + Send + Sync>;
 
-static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
+static HOOK: RwLock<Option<FailureHook>> = RwLock::new(None);
 
 /// Installs a process-wide hook that receives every [`FailureReport`] (replacing the default,
 /// which prints suppressed and lost failures and propagated panics to stderr). Returns the
@@ -140,9 +141,7 @@ static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
 /// let seen = seen.lock().unwrap();
 /// assert!(seen.contains(&(Some("worker".to_string()), Fate::Propagated)));
 /// ```
-pub fn set_failure_hook(
-    hook: Option<Arc<dyn Fn(&FailureReport<'_>) + Send + Sync>>,
-) -> Option<Arc<dyn Fn(&FailureReport<'_>) + Send + Sync>> {
+pub fn set_failure_hook(hook: Option<FailureHook>) -> Option<FailureHook> {
     let mut slot = HOOK.write().unwrap_or_else(|e| e.into_inner());
     std::mem::replace(&mut *slot, hook)
 }

@@ -23,7 +23,7 @@ use crate::context;
 use crate::node::{Decision, ENTERED, Kind, Node};
 use crate::nursery::{Child, Nursery, NurseryShared};
 use crate::report::Origin;
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 use pin_project_lite::pin_project;
 use std::any::Any;
 use std::fmt;
@@ -466,7 +466,7 @@ where
             );
             let task = join.abort_handle();
             hidden.inner.lock().starting_task = Some(task.clone());
-            nursery.attach_task(key, token, task);
+            nursery.attach_task(key, token, task, &hidden);
             this.shared = Some(shared);
         }
         let shared = this.shared.as_ref().expect("set at the first poll");

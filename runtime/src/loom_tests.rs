@@ -594,3 +594,60 @@ fn autojump_two_workers_wake_each_other() {
         });
     });
 }
+
+/// A task parked after its first poll, woken through an `AbortHandle` from a foreign thread
+/// while `block_on` waits for it (the nursery's cancellation walk does this).
+#[test]
+fn park_abort_handle_wake_from_foreign_thread_two_workers() {
+    model_runtime(2, |rt| {
+        let polled = Arc::new(AtomicUsize::new(0));
+        let seen = polled.clone();
+        let mut polls = 0;
+        let join = rt.spawn(poll_fn(move |_cx| {
+            polls += 1;
+            seen.store(polls, SeqCst);
+            if polls == 1 { Poll::Pending } else { Poll::Ready(3) }
+        }));
+        let handle = join.abort_handle();
+        let waker_thread = thread::spawn(move || {
+            while polled.load(SeqCst) == 0 {
+                thread::yield_now();
+            }
+            handle.wake();
+        });
+        assert_eq!(rt.block_on(join).unwrap(), 3);
+        waker_thread.join().unwrap();
+    });
+}
+
+/// As above, and the foreign thread then also wakes the `block_on` future, which polls again
+/// and parks (the nursery's cancellation walk wakes the scope's owner after the children).
+#[test]
+fn park_abort_handle_wake_then_block_on_wake_two_workers() {
+    model_runtime(2, |rt| {
+        let polled = Arc::new(AtomicUsize::new(0));
+        let seen = polled.clone();
+        let mut polls = 0;
+        let mut join = rt.spawn(poll_fn(move |_cx| {
+            polls += 1;
+            seen.store(polls, SeqCst);
+            if polls == 1 { Poll::Pending } else { Poll::Ready(3) }
+        }));
+        let handle = join.abort_handle();
+        let main_waker = WakerSlot::default();
+        let slot = main_waker.clone();
+        let waker_thread = thread::spawn(move || {
+            while polled.load(SeqCst) == 0 {
+                thread::yield_now();
+            }
+            handle.wake();
+            wake_when_stored(&slot);
+        });
+        let out = rt.block_on(poll_fn(|cx| {
+            *main_waker.lock() = Some(cx.waker().clone());
+            std::pin::Pin::new(&mut join).poll(cx)
+        }));
+        assert_eq!(out.unwrap(), 3);
+        waker_thread.join().unwrap();
+    });
+}
