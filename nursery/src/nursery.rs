@@ -358,7 +358,7 @@ impl<E: Send + 'static> Nursery<E> {
     ///     kept = Some(n.clone());
     ///     async move {
     ///         n.spawn(async { Err::<(), _>(1) });
-    ///         Err(2)
+    ///         Err::<(), _>(2)
     ///     }
     /// }).await;
     /// assert!(matches!(result, Err(1) | Err(2)));
@@ -468,7 +468,7 @@ impl<E> NurseryShared<E> {
 ///     n.spawn(async { creche_timer::sleep_forever().await; Ok(()) });
 ///     n.spawn(async {
 ///         creche_timer::sleep(Duration::from_millis(1)).await;
-///         Err("failed")
+///         Err::<(), _>("failed")
 ///     });
 ///     Ok(())
 /// }).await;
