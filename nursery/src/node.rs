@@ -58,6 +58,14 @@ pub(crate) const ENTERED: u32 = 1 << 2;
 pub(crate) const EXITED: u32 = 1 << 3;
 /// This node's decision point dropped the body.
 pub(crate) const CAUGHT: u32 = 1 << 4;
+/// The shield pins the enclosing decision points (changed under `inner`'s lock).
+const SHIELD_PINNING: u32 = 1 << 5;
+/// The deadline is kept in the timer wheel (set under `timer`'s lock).
+const ARMED: u32 = 1 << 6;
+/// Registered with the parent or the tree's roots (set under `inner`'s lock).
+const REGISTERED: u32 = 1 << 7;
+/// `inner.owner` holds a waker (set by the owning task).
+const OWNED: u32 = 1 << 8;
 
 /// `key_in_parent` of a node registered in the tree's list of roots.
 const ROOT_KEY: usize = usize::MAX;
@@ -125,8 +133,6 @@ pub(crate) struct Inner {
     pub(crate) subnodes: Slab<Arc<Node>>,
     /// Where this node is registered in its parent's `subnodes`.
     pub(crate) key_in_parent: Option<usize>,
-    /// The shield currently pins the enclosing decision points.
-    pub(crate) shield_pinning: bool,
     /// A nursery's children (and starts in flight).
     pub(crate) tasks: Slab<ChildEntry>,
     /// A nursery's live children pin the enclosing decision points.
@@ -148,8 +154,6 @@ pub(crate) struct Inner {
 struct DeadlineTimer {
     handle: Option<TimerHandle>,
     entry: Option<TimerEntry>,
-    /// The body has returned `Pending` once: from now on a deadline is kept in the wheel.
-    armed: bool,
 }
 
 /// A cancellable region; see the module doc.
@@ -352,9 +356,17 @@ impl Node {
     /// Records the waker of the task polling this node's decision point.
     pub(crate) fn set_owner(&self, waker: &Waker) {
         let mut inner = self.inner.lock();
+        self.set_owner_locked(&mut inner, waker);
+    }
+
+    /// [`set_owner`](Node::set_owner) with the lock held.
+    pub(crate) fn set_owner_locked(&self, inner: &mut Inner, waker: &Waker) {
         match &inner.owner {
             Some(owner) if owner.will_wake(waker) => {}
-            _ => inner.owner = Some(waker.clone()),
+            _ => {
+                inner.owner = Some(waker.clone());
+                self.set(OWNED);
+            }
         }
     }
 
@@ -364,18 +376,24 @@ impl Node {
     /// decision points and wakes the tasks inside, which re-evaluate.
     pub(crate) fn set_shield(self: &Arc<Node>, shield: bool) {
         {
-            let mut inner = self.inner.lock();
+            let _inner = self.inner.lock();
             if shield {
                 self.set(SHIELD);
             } else {
-                self.flags.fetch_and(!SHIELD, Ordering::AcqRel);
+                self.flags.fetch_and(!SHIELD, Ordering::SeqCst);
             }
-            let running = self.has(ENTERED) && !self.has(EXITED);
-            if running && shield != inner.shield_pinning {
-                inner.shield_pinning = shield;
-                // SAFETY: the region runs (checked under the lock, which its exit takes), so
-                // every decision point enclosing it is alive.
+            let flags = self.flags();
+            let running = flags & ENTERED != 0 && flags & EXITED == 0;
+            let pinning = flags & SHIELD_PINNING != 0;
+            if running && shield != pinning {
+                // SAFETY: the region runs (checked under the lock; `exit` takes it whenever
+                // SHIELD or SHIELD_PINNING was set), so every enclosing decision point is alive.
                 unsafe { Decision::adjust_chain(self.decision.parent(), shield) };
+                if shield {
+                    self.set(SHIELD_PINNING);
+                } else {
+                    self.flags.fetch_and(!SHIELD_PINNING, Ordering::SeqCst);
+                }
             }
             if !running {
                 return;
@@ -386,9 +404,10 @@ impl Node {
 
     /// Pins the enclosing decision points at entry if the shield is up.
     pub(crate) fn pin_shield_at_entry(&self) {
-        let mut inner = self.inner.lock();
-        if self.has(SHIELD) && !inner.shield_pinning {
-            inner.shield_pinning = true;
+        let _inner = self.inner.lock();
+        let flags = self.flags();
+        if flags & SHIELD != 0 && flags & SHIELD_PINNING == 0 {
+            self.set(SHIELD_PINNING);
             // SAFETY: called at entry, from inside every enclosing decision point's body.
             unsafe { Decision::adjust_chain(self.decision.parent(), true) };
         }
@@ -408,12 +427,14 @@ impl Node {
             }
             let Some(parent) = node.parent_arc() else {
                 inner.key_in_parent = Some(ROOT_KEY);
+                node.set(REGISTERED);
                 drop(inner);
                 crate::tree::register_root(&node);
                 return;
             };
             let key = parent.inner.lock().subnodes.insert(node.clone());
             inner.key_in_parent = Some(key);
+            node.set(REGISTERED);
             drop(inner);
             node = parent;
         }
@@ -421,7 +442,11 @@ impl Node {
 
     /// Removes this node from its parent's registry (at exit).
     pub(crate) fn deregister(self: &Arc<Node>) {
-        let key = self.inner.lock().key_in_parent.take();
+        let key = {
+            let mut inner = self.inner.lock();
+            self.flags.fetch_and(!REGISTERED, Ordering::SeqCst);
+            inner.key_in_parent.take()
+        };
         match (key, self.parent()) {
             (None, _) => {}
             (Some(ROOT_KEY), _) | (Some(_), None) => crate::tree::deregister_root(self),
@@ -438,17 +463,26 @@ impl Node {
     /// stays cancelled; a deadline in the past cancels it now. While armed, the timer moves too.
     pub(crate) fn set_deadline(self: &Arc<Node>, deadline: Instant) {
         let _ = self.cancel_called();
-        self.deadline.store(deadline.as_nanos(), Ordering::Release);
-        if self.has(EXITED) {
+        // SeqCst with `arm_deadline`'s flag: one of the two sees the other.
+        self.deadline.store(deadline.as_nanos(), Ordering::SeqCst);
+        let flags = self.flags.load(Ordering::SeqCst);
+        if flags & EXITED != 0 {
             return;
         }
-        {
+        if flags & ARMED != 0 {
             let mut timer = self.timer.lock();
-            if timer.armed {
-                self.arm_locked(&mut timer);
-            }
+            self.arm_locked(&mut timer);
         }
         let _ = self.cancel_called();
+    }
+
+    /// Sets the deadline of a node that has not been entered, given the current time (what
+    /// `move_on_after` does at its first poll: no second clock read, no lock).
+    pub(crate) fn init_deadline(&self, deadline: Instant, now: Instant) {
+        self.deadline.store(deadline.as_nanos(), Ordering::SeqCst);
+        if deadline <= now {
+            self.set(CANCEL_CALLED);
+        }
     }
 
     /// Called by a decision point when its body first returns `Pending` (on the task's
@@ -456,10 +490,9 @@ impl Node {
     /// from any thread, is put there too.
     pub(crate) fn arm_deadline(self: &Arc<Node>) {
         let mut timer = self.timer.lock();
-        if timer.armed {
+        if self.flags.fetch_or(ARMED, Ordering::SeqCst) & ARMED != 0 {
             return;
         }
-        timer.armed = true;
         if timer.handle.is_none() {
             timer.handle = TimerHandle::try_current();
         }
@@ -502,34 +535,48 @@ impl Node {
     /// Ends the region: records the result, disarms the deadline, unpins a shield, and leaves
     /// the registry.
     pub(crate) fn exit(self: &Arc<Node>, caught: bool) {
-        {
+        // One RMW; the locks below are taken only for what the region actually used.
+        let before = self.set(EXITED | if caught { CAUGHT } else { 0 });
+        if before & (SHIELD | SHIELD_PINNING | OWNED) != 0 {
             let mut inner = self.inner.lock();
-            self.set(EXITED | if caught { CAUGHT } else { 0 });
-            if inner.shield_pinning {
-                inner.shield_pinning = false;
+            if self.flags() & SHIELD_PINNING != 0 {
+                self.flags.fetch_and(!SHIELD_PINNING, Ordering::SeqCst);
                 // SAFETY: the region is exiting from inside its enclosing decision points,
-                // which are still alive; EXITED is now set under the lock, so no later toggle
-                // touches the chain.
+                // which are still alive; EXITED is set, and a toggle that raced it either saw
+                // EXITED under this lock (and left the pin to us) or finished before.
                 unsafe { Decision::adjust_chain(self.decision.parent(), false) };
             }
             inner.owner = None;
         }
-        let entry = {
-            let mut timer = self.timer.lock();
-            timer.armed = false;
-            timer.entry.take()
-        };
-        drop(entry);
-        self.deregister();
+        if before & ARMED != 0 {
+            let entry = self.timer.lock().entry.take();
+            drop(entry);
+        }
+        if self.has(REGISTERED) {
+            self.deregister();
+        }
+    }
+}
+
+impl Node {
+    /// Detaches and returns the parent reference (for an iterative drop).
+    fn take_parent(&mut self) -> Option<Arc<Node>> {
+        let parent = self.parent.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: a non-null pointer came from `Arc::into_raw`, and the node owned that reference.
+        (!parent.is_null()).then(|| unsafe { Arc::from_raw(parent) })
     }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let parent = self.parent.load(Ordering::Acquire);
-        if !parent.is_null() {
-            // SAFETY: the pointer came from `Arc::into_raw` and the node owned that reference.
-            drop(unsafe { Arc::from_raw(parent) });
+        // Free a chain of ancestors that only we kept alive in a loop, not by recursion: deeply
+        // nested scopes must not overflow the stack when they go.
+        let mut parent = self.take_parent();
+        while let Some(node) = parent {
+            parent = match Arc::try_unwrap(node) {
+                Ok(mut node) => node.take_parent(),
+                Err(_) => None,
+            };
         }
     }
 }

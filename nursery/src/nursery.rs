@@ -17,9 +17,10 @@
 //! scopes), drops the future when that context is cancelled, catches panics, and sends an error
 //! or panic to the nursery's failure slot. Its destructor (which runs on completion, on
 //! cancellation and on abort alike, after the user's future is gone) removes the child from the
-//! nursery's list; the last one out wakes the nursery. While the list is not empty the nursery
-//! pins the decision points around it, so that an outer cancellation waits for the children to
-//! be dropped (see the `node` module).
+//! nursery's list; the last one out wakes the nursery. From its first child until it has seen
+//! the last one gone (in its own poll, so that it can first return an error or value the
+//! children left) the nursery pins the decision points around it: an outer cancellation waits
+//! for the children to be dropped (see the `node` module).
 //!
 //! # Failures
 //!
@@ -422,17 +423,13 @@ impl<E> NurseryShared<E> {
         }
     }
 
-    /// Removes a child entry; the last one out unpins and wakes the nursery.
+    /// Removes a child entry; the last one out wakes the nursery. The nursery unpins the
+    /// decision points around it itself, in its own poll: a cancelled scope around it must not
+    /// drop it before it has returned what its children left (an error, or the body's value).
     pub(crate) fn remove_child(&self, key: usize) {
         let mut inner = self.node.inner.lock();
         let removed = inner.tasks.try_remove(key);
         let owner = if inner.tasks.is_empty() {
-            if inner.children_pinning && !inner.detached {
-                // SAFETY: not detached (checked under the lock): the decision points around
-                // the nursery are alive.
-                unsafe { Decision::adjust_chain(self.node.decision.parent(), false) };
-            }
-            inner.children_pinning = false;
             inner.owner.clone()
         } else {
             None
@@ -442,6 +439,27 @@ impl<E> NurseryShared<E> {
         if let Some(owner) = owner {
             owner.wake();
         }
+    }
+
+    /// In the nursery's own poll: once the last child is gone, stop pinning. With `close`, the
+    /// nursery also closes (no more children). Returns whether no child is left; otherwise
+    /// records `waker` so that the last child wakes the nursery.
+    fn settle(&self, waker: &std::task::Waker, close: bool) -> bool {
+        let mut inner = self.node.inner.lock();
+        if !inner.tasks.is_empty() {
+            self.node.set_owner_locked(&mut inner, waker);
+            return false;
+        }
+        if inner.children_pinning && !inner.detached {
+            // SAFETY: called from the nursery's poll, inside the decision points around it.
+            unsafe { Decision::adjust_chain(self.node.decision.parent(), false) };
+        }
+        inner.children_pinning = false;
+        if close {
+            inner.closed = true;
+            inner.detached = true;
+        }
+        true
     }
 }
 
@@ -627,6 +645,8 @@ where
                     Err(payload) => shared.record(Failure::Panic(payload, body_origin(this.site))),
                     Ok(Poll::Pending) => {
                         region.on_pending(cx.waker());
+                        // Children that are all gone no longer hold the scopes around us.
+                        shared.settle(cx.waker(), false);
                         if !region.should_drop(shared.has_failed()) {
                             return Poll::Pending;
                         }
@@ -644,17 +664,8 @@ where
             *this.phase = Phase::Wait;
         }
         // Phase::Wait: every child must be gone.
-        {
-            let mut inner = shared.node.inner.lock();
-            if !inner.tasks.is_empty() {
-                match &inner.owner {
-                    Some(owner) if owner.will_wake(cx.waker()) => {}
-                    _ => inner.owner = Some(cx.waker().clone()),
-                }
-                return Poll::Pending;
-            }
-            inner.closed = true;
-            inner.detached = true;
+        if !shared.settle(cx.waker(), true) {
+            return Poll::Pending;
         }
         *this.phase = Phase::Done;
         let caught = shared.node.has(crate::node::CAUGHT);
@@ -793,8 +804,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut this = self.project();
         let root: &Decision = this.root;
-        let node = this.context.as_ref().unwrap_or(&this.shared.node).clone();
-        let _context = context::enter(&node, root);
+        let node: &Arc<Node> = this.context.as_ref().unwrap_or(&this.shared.node);
+        let _context = context::enter(node, root);
         let cancelled = || node.effectively_cancelled() && !root.is_pinned();
         if *this.polled && cancelled() {
             drop_future(this.future, this.shared, this.origin);

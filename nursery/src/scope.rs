@@ -405,7 +405,11 @@ impl<F: Future> Future for Run<F> {
         assert!(!*this.done, "creche: a cancel scope's `run` polled after completion");
         if !this.region.is_entered() {
             if let Some(relative) = this.relative.take() {
-                this.region.node.set_deadline(now_plus(relative));
+                let now = TimerHandle::try_current()
+                    .expect("creche: a relative deadline needs a clock: call it inside a creche runtime")
+                    .now();
+                let deadline = now.checked_add(relative).unwrap_or(Instant::MAX);
+                this.region.node.init_deadline(deadline, now);
             }
             this.region.enter("CancelScope::run: this scope");
             if this.region.node.kind == Kind::Root {
