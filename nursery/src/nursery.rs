@@ -562,7 +562,7 @@ impl<E, T, F, Fut> fmt::Debug for OpenNursery<E, T, F, Fut> {
 
 impl<E> NurseryShared<E> {
     /// The nursery's future is dropped before it finished: close, detach, cancel every child
-    /// at once, report a pending failure as lost.
+    /// at once, report a pending failure as lost and, if children were cut short, the drop.
     fn drop_from_outside(&self) {
         let tasks: Vec<AbortHandle> = {
             let mut inner = self.node.inner.lock();
@@ -580,12 +580,18 @@ impl<E> NurseryShared<E> {
                 .filter_map(|(_, child)| child.task.clone())
                 .collect()
         };
+        let had_children = !tasks.is_empty();
         self.node.set(CANCEL_CALLED);
         for task in tasks {
             task.abort_now();
         }
-        if let Some(failure) = self.failure.lock().take() {
+        let failure = self.failure.lock().take();
+        if let Some(failure) = failure {
             failure.report(Fate::Lost);
+        }
+        if had_children {
+            let origin = body_origin(self.opened_at);
+            report::emit(&origin, FailureKind::DroppedOpen, Fate::Lost, None);
         }
         self.node.exit(false);
     }

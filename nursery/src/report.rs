@@ -3,7 +3,8 @@
 //! Every failure recorded by a nursery produces one [`FailureReport`] naming the task (its name
 //! and spawn site), what failed (an error or a panic), and its fate: propagated (the first
 //! failure, returned or resumed by `open_nursery`), suppressed (a later one: first failure
-//! wins), or lost (the nursery was dropped from outside before it could return it). A hook set
+//! wins), or lost (the nursery was dropped from outside before it could return it). Dropping an
+//! open nursery from outside is itself reported ([`FailureKind::DroppedOpen`]). A hook set
 //! with [`set_failure_hook`] receives them; without one, suppressed and lost failures and
 //! propagated panics are written to stderr, one line each.
 
@@ -65,6 +66,10 @@ pub enum FailureKind {
     Error,
     /// The future panicked (while polled or dropped).
     Panic,
+    /// Not a failure of a task: an open nursery's future was dropped from outside (a foreign
+    /// `select!`), so its children were cancelled without being waited for. Reported with
+    /// [`Fate::Lost`] and the nursery's body as origin.
+    DroppedOpen,
 }
 
 /// What happened to a failure.
@@ -98,6 +103,14 @@ impl fmt::Display for FailureReport<'_> {
         let what = match self.kind {
             FailureKind::Error => "returned an error",
             FailureKind::Panic => "panicked",
+            FailureKind::DroppedOpen => {
+                return write!(
+                    f,
+                    "creche: {} was dropped while open; its children were cancelled without \
+                     being waited for",
+                    self.origin
+                );
+            }
         };
         write!(f, "creche: {} {what}", self.origin)?;
         if let Some(message) = self.message {
