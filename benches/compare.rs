@@ -1,5 +1,5 @@
-//! Scheduler and timer comparison: creche vs tokio (multi-thread) vs smol
-//! (`async-executor`).
+//! Scheduler, timer and structured-concurrency comparison: creche vs tokio (multi-thread)
+//! vs smol (`async-executor`), and vs rayon for fork-join.
 //!
 //! The scheduler workloads and their parameters are those of tokio's
 //! `benches/rt_multi_threaded.rs` (spawn_many_local, spawn_many_remote_idle,
@@ -25,6 +25,21 @@
 //! - sleep_many: 100_000 tasks spawned from `block_on`, task `i` sleeping
 //!   `1 + i % 10` ms, all awaited.
 //!
+//! Four structured-concurrency workloads compare creche's nurseries and cancel scopes
+//! with the nearest idiom of the others; each runs inside one task spawned from the bench
+//! thread, except rayon's:
+//! - nursery_fanout (creche, tokio, smol): spawn 100_000 children that return at once and
+//!   wait for them all: a nursery closing, a tokio `JoinSet` drained with `join_next`, a
+//!   `Vec` of smol `Task`s awaited one by one.
+//! - nursery_cancel (creche, tokio): 10_000 children sleeping an hour, all parked; then
+//!   cancel them all and wait until they are gone (a nursery's cancel scope, or
+//!   `JoinSet::abort_all` + `join_next`). Only the cancel and the wait are timed.
+//! - move_on_after_ready (creche, tokio): timeout_ready with creche's
+//!   `move_on_after(1 s, ..)` (a cancel scope) against `tokio::time::timeout`.
+//! - fib_fork_join (creche, tokio, rayon): `fib(36)` by fork-join recursion, sequential
+//!   below 18: a nursery per fork, `tokio::spawn` + `JoinHandle`, `rayon::join` on a pool
+//!   of one thread per core.
+//!
 //! Run with `cargo bench --bench compare`. After criterion finishes, the medians are
 //! printed as a markdown table and spliced into `BENCHMARKS.md` between the
 //! `<!-- compare:begin -->` / `<!-- compare:end -->` markers (see `report/mod.rs`).
@@ -42,9 +57,11 @@
 
 mod report;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
-use std::sync::atomic::Ordering::Relaxed;
+use std::pin::Pin;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, mpsc};
 use std::thread;
@@ -61,7 +78,7 @@ const NUM_SPAWN: usize = 10_000;
 const STALL_DUR: Duration = Duration::from_micros(10);
 
 /// Criterion defaults for every group (command-line flags still override them).
-/// Sized so the 25 functions finish well within ten minutes on two cores (about two
+/// Sized so the 34 functions finish well within ten minutes on two cores (about three
 /// and a half minutes in all).
 const SAMPLE_SIZE: usize = 20;
 const WARM_UP: Duration = Duration::from_secs(1);
@@ -85,6 +102,11 @@ trait Spawner: Clone + Send + Sync + 'static {
 
     /// The runtime's cooperative yield.
     fn yield_now(&self) -> impl Future<Output = ()> + Send;
+
+    /// Spawns `count` children that return at once and waits until they are all done, the
+    /// runtime's idiomatic way: creche a nursery (joined by its closing), tokio a `JoinSet`
+    /// (drained with `join_next`), smol a `Vec` of `Task`s (each awaited).
+    fn fan_out(&self, count: usize) -> impl Future<Output = ()> + Send;
 }
 
 /// A runtime under test, owned by the bench thread.
@@ -140,6 +162,18 @@ impl Spawner for CrecheSpawner {
 
     fn yield_now(&self) -> impl Future<Output = ()> + Send {
         creche::yield_now()
+    }
+
+    async fn fan_out(&self, count: usize) {
+        let closed = creche::open_nursery(|nursery| async move {
+            for _ in 0..count {
+                // The handle is dropped: the nursery's closing is the join.
+                nursery.spawn(async { Ok::<(), Infallible>(()) });
+            }
+            Ok::<(), Infallible>(())
+        })
+        .await;
+        assert_eq!(closed, Ok(Some(())));
     }
 }
 
@@ -205,6 +239,16 @@ impl Spawner for TokioSpawner {
 
     fn yield_now(&self) -> impl Future<Output = ()> + Send {
         tokio::task::yield_now()
+    }
+
+    async fn fan_out(&self, count: usize) {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..count {
+            set.spawn(async {});
+        }
+        while let Some(joined) = set.join_next().await {
+            joined.expect("a tokio child failed");
+        }
     }
 }
 
@@ -337,6 +381,18 @@ impl Spawner for &'static async_executor::Executor<'static> {
 
     fn yield_now(&self) -> impl Future<Output = ()> + Send {
         futures_lite::future::yield_now()
+    }
+
+    fn fan_out(&self, count: usize) -> impl Future<Output = ()> + Send {
+        let ex = *self;
+        async move {
+            let tasks: Vec<_> = (0..count)
+                .map(|_| async_executor::Executor::spawn(ex, async {}))
+                .collect();
+            for task in tasks {
+                task.await;
+            }
+        }
     }
 }
 
@@ -879,13 +935,379 @@ impl<R: TimerFlavor> SleepManyRig<R> {
 }
 
 // ---------------------------------------------------------------------------
+// Structured-concurrency workloads: creche's nurseries and cancel scopes against the
+// nearest tokio equivalent (and rayon for fork-join).
+// ---------------------------------------------------------------------------
+
+/// nursery_fanout: inside one task `rt.spawn`ed from the bench thread, spawn
+/// `NUM_FANOUT` = 100_000 children that return at once and wait for them all, each
+/// runtime's idiomatic way ([`Spawner::fan_out`]): creche opens a nursery, spawns into it
+/// (dropping the handles) and is joined by the nursery's closing; tokio spawns into a
+/// `JoinSet` and drains it with `join_next`; smol collects its `Task`s and awaits each.
+/// Measures spawn + run + join of short children, with the bookkeeping each API needs.
+struct NurseryFanout;
+
+/// Children per `nursery_fanout` iteration.
+const NUM_FANOUT: usize = 100_000;
+
+impl Workload for NurseryFanout {
+    const NAME: &'static str = "nursery_fanout";
+
+    fn run<R: Flavor>(group: &mut Group<'_>, workers: usize) {
+        let rt = R::build(workers);
+
+        group.bench_function(R::NAME, |b| {
+            b.iter(|| {
+                let spawner = rt.spawner();
+                let task = rt.spawn_joined(async move { spawner.fan_out(NUM_FANOUT).await });
+                rt.block_on(task);
+            })
+        });
+    }
+}
+
+/// The operations of the structured-concurrency workloads that need timers, as creche's
+/// nursery API and as the nearest tokio equivalent.
+trait NurserySpawner: TimerSpawner {
+    /// Spawns `count` children that each sleep an hour; once every one of them has returned
+    /// `Pending` from its sleep, cancels them all at once and waits until they are gone.
+    /// Returns the time from the cancellation to the end of the wait. creche: a nursery whose
+    /// cancel scope is cancelled (the wait is the nursery's closing); tokio: a `JoinSet`,
+    /// `abort_all` and `join_next` until empty.
+    fn cancel_parked(&self, count: usize) -> impl Future<Output = Duration> + Send;
+
+    /// `move_on_after(duration, fut)` (creche: a cancel scope with a relative deadline), or its
+    /// tokio equivalent `tokio::time::timeout`: `Some(output)`, or `None` if the deadline
+    /// came first.
+    fn move_on_after<F>(
+        &self,
+        duration: Duration,
+        fut: F,
+    ) -> impl Future<Output = Option<F::Output>> + Send
+    where
+        F: Future + Send,
+        F::Output: Send;
+
+    /// `fib(n)` by fork-join recursion (see [`FibForkJoin`]): spawns `fib(n - 2)` as a child,
+    /// computes `fib(n - 1)` itself, then joins; sequential below [`FIB_CUTOFF`].
+    fn fib(&self, n: u32) -> Pin<Box<dyn Future<Output = u64> + Send>>;
+}
+
+/// A runtime with the structured-concurrency operations (creche and tokio).
+trait NurseryFlavor: Flavor<Spawner: NurserySpawner> {}
+
+/// How long the children of `nursery_cancel` sleep (they are cancelled long before).
+const PARKED_SLEEP: Duration = Duration::from_secs(3600);
+
+/// Awaits `fut` and counts, in `parked`, its first `Pending`: from then on the child is
+/// parked on it.
+async fn count_parked<F: Future>(fut: F, parked: Arc<AtomicUsize>) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut counted = false;
+    std::future::poll_fn(|cx| {
+        let poll = fut.as_mut().poll(cx);
+        if poll.is_pending() && !counted {
+            counted = true;
+            parked.fetch_add(1, Release);
+        }
+        poll
+    })
+    .await
+}
+
+impl NurserySpawner for CrecheSpawner {
+    async fn cancel_parked(&self, count: usize) -> Duration {
+        let parked = Arc::new(AtomicUsize::new(0));
+        let closed = creche::open_nursery(|nursery| async move {
+            for _ in 0..count {
+                let sleep = count_parked(creche::time::sleep(PARKED_SLEEP), parked.clone());
+                nursery.spawn(async move {
+                    sleep.await;
+                    Ok::<(), Infallible>(())
+                });
+            }
+            while parked.load(Acquire) < count {
+                creche::yield_now().await;
+            }
+            let start = Instant::now();
+            nursery.cancel_scope().cancel();
+            // The body returns at once; the nursery then waits for every child to be
+            // dropped before it closes.
+            Ok::<_, Infallible>(start)
+        })
+        .await;
+        closed.unwrap().expect("the body completed").elapsed()
+    }
+
+    fn move_on_after<F>(
+        &self,
+        duration: Duration,
+        fut: F,
+    ) -> impl Future<Output = Option<F::Output>> + Send
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        creche::move_on_after(duration, fut)
+    }
+
+    fn fib(&self, n: u32) -> Pin<Box<dyn Future<Output = u64> + Send>> {
+        creche_fib(n)
+    }
+}
+
+/// creche's fork-join `fib`: a nursery per fork; the child's handle is joined after the
+/// nursery has closed, when its value is already there.
+fn creche_fib(n: u32) -> Pin<Box<dyn Future<Output = u64> + Send>> {
+    Box::pin(async move {
+        if n < FIB_CUTOFF {
+            return fib_seq(n);
+        }
+        let closed = creche::open_nursery(|nursery| async move {
+            let right = nursery.spawn(async move { Ok::<_, Infallible>(creche_fib(n - 2).await) });
+            let left = creche_fib(n - 1).await;
+            Ok::<_, Infallible>((left, right))
+        })
+        .await;
+        let (left, right) = closed.unwrap().expect("the body completed");
+        left + right.join().await.expect("the child completed")
+    })
+}
+
+impl NurseryFlavor for Creche {}
+
+impl NurserySpawner for TokioSpawner {
+    async fn cancel_parked(&self, count: usize) -> Duration {
+        let parked = Arc::new(AtomicUsize::new(0));
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..count {
+            set.spawn(count_parked(
+                tokio::time::sleep(PARKED_SLEEP),
+                parked.clone(),
+            ));
+        }
+        while parked.load(Acquire) < count {
+            tokio::task::yield_now().await;
+        }
+        let start = Instant::now();
+        set.abort_all();
+        while let Some(joined) = set.join_next().await {
+            assert!(joined.expect_err("a child slept an hour").is_cancelled());
+        }
+        start.elapsed()
+    }
+
+    fn move_on_after<F>(
+        &self,
+        duration: Duration,
+        fut: F,
+    ) -> impl Future<Output = Option<F::Output>> + Send
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        let timeout = tokio::time::timeout(duration, fut);
+        async move { timeout.await.ok() }
+    }
+
+    fn fib(&self, n: u32) -> Pin<Box<dyn Future<Output = u64> + Send>> {
+        tokio_fib(n)
+    }
+}
+
+/// tokio's fork-join `fib`: `tokio::spawn` the child, await its `JoinHandle`.
+fn tokio_fib(n: u32) -> Pin<Box<dyn Future<Output = u64> + Send>> {
+    Box::pin(async move {
+        if n < FIB_CUTOFF {
+            return fib_seq(n);
+        }
+        let right = tokio::spawn(tokio_fib(n - 2));
+        let left = tokio_fib(n - 1).await;
+        left + right.await.expect("the tokio child completed")
+    })
+}
+
+impl NurseryFlavor for Tokio {}
+
+/// A structured-concurrency workload = one criterion group with the functions `creche` and
+/// `tokio` (and `rayon` for [`FibForkJoin`]).
+trait NurseryWorkload {
+    /// Criterion group name (also the `target/criterion/<group>` directory).
+    const NAME: &'static str;
+
+    /// Builds a fresh `R`, benchmarks it as function `R::NAME`, tears it down.
+    fn run<R: NurseryFlavor>(group: &mut Group<'_>, workers: usize);
+}
+
+/// nursery_cancel: inside one task `rt.spawn`ed from the bench thread, spawn
+/// `NUM_PARKED` = 10_000 children that each sleep an hour, wait (yielding) until every one
+/// has returned `Pending` from its sleep, then cancel them all and wait until they are gone
+/// ([`NurserySpawner::cancel_parked`]): creche cancels the nursery's cancel scope and waits
+/// for the nursery to close; tokio calls `JoinSet::abort_all` and drains `join_next`. Only
+/// the cancel + wait is timed (`iter_custom`): waking every child, dropping its future
+/// (which deregisters its timer) and completing the join.
+struct NurseryCancel;
+
+/// Children per `nursery_cancel` iteration.
+const NUM_PARKED: usize = 10_000;
+
+impl NurseryWorkload for NurseryCancel {
+    const NAME: &'static str = "nursery_cancel";
+
+    fn run<R: NurseryFlavor>(group: &mut Group<'_>, workers: usize) {
+        let rt = R::build(workers);
+
+        group.bench_function(R::NAME, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let spawner = rt.spawner();
+                    let (tx, rx) = mpsc::sync_channel(1);
+                    let task = rt.spawn_joined(async move {
+                        tx.send(spawner.cancel_parked(NUM_PARKED).await).unwrap();
+                    });
+                    rt.block_on(task);
+                    total += rx.recv().unwrap();
+                }
+                total
+            })
+        });
+    }
+}
+
+/// move_on_after_ready: [`TimeoutReady`] with a cancel scope instead of a timer future:
+/// `NUM_TIMEOUTS` = 100_000 ready futures, each wrapped in creche's
+/// `move_on_after(1 s, ..)` (tokio: `tokio::time::timeout(1 s, ..)`, the nearest
+/// equivalent), which never fires; one task per worker awaits its share one after the other
+/// and checks every result is `Some`. Measures the cost of a cancel scope with a deadline
+/// around work that finishes at once: creating the scope, entering and leaving it, reading
+/// the clock for the relative deadline.
+struct MoveOnAfterReady;
+
+impl NurseryWorkload for MoveOnAfterReady {
+    const NAME: &'static str = "move_on_after_ready";
+
+    fn run<R: NurseryFlavor>(group: &mut Group<'_>, workers: usize) {
+        const NUM_TIMEOUTS: usize = 100_000;
+        const DEADLINE: Duration = Duration::from_secs(1);
+
+        let rt = R::build(workers);
+        let mut handles = Vec::with_capacity(workers);
+
+        group.bench_function(R::NAME, |b| {
+            b.iter(|| {
+                for worker in 0..workers {
+                    let share =
+                        NUM_TIMEOUTS / workers + usize::from(worker < NUM_TIMEOUTS % workers);
+                    let spawner = rt.spawner();
+
+                    handles.push(rt.spawn_joined(async move {
+                        let mut sum = 0usize;
+                        for i in 0..share {
+                            let ready = async move { black_box(i) };
+                            let output = spawner.move_on_after(DEADLINE, ready).await;
+                            sum += output.expect("a 1 s deadline fired on a ready future");
+                        }
+                        assert_eq!(sum, share * share.saturating_sub(1) / 2);
+                    }));
+                }
+
+                rt.block_on(async {
+                    for handle in handles.drain(..) {
+                        handle.await;
+                    }
+                });
+            })
+        });
+    }
+}
+
+/// fib_fork_join: `fib(FIB_N)` = `fib(36)` by fork-join recursion, sequential (plain
+/// recursive `fib_seq`) below `FIB_CUTOFF` = 18, the same split for all three: at each
+/// fork, `fib(n - 2)` becomes a child that another worker may take and `fib(n - 1)` is
+/// computed in place, then the child is joined (10,945 forks per iteration; a leaf is
+/// `fib(16)` or `fib(17)`, a few microseconds of work). creche
+/// opens a nursery per fork ([`creche_fib`]), tokio `tokio::spawn`s and awaits the
+/// `JoinHandle` ([`tokio_fib`]), rayon calls `rayon::join` on a pool of the same size. The
+/// async ones run from one task `rt.spawn`ed from the bench thread, rayon inside
+/// `ThreadPool::install`. Measures fork-join overhead on CPU-bound work spread over every
+/// worker.
+struct FibForkJoin;
+
+/// The `n` of `fib_fork_join`.
+const FIB_N: u32 = 36;
+/// Below this `n`, `fib_fork_join` computes sequentially.
+const FIB_CUTOFF: u32 = 18;
+
+/// Sequential `fib`, the leaves of every `fib_fork_join` variant.
+fn fib_seq(n: u32) -> u64 {
+    if n < 2 {
+        u64::from(n)
+    } else {
+        fib_seq(n - 1) + fib_seq(n - 2)
+    }
+}
+
+/// rayon's fork-join `fib`.
+fn rayon_fib(n: u32) -> u64 {
+    if n < FIB_CUTOFF {
+        return fib_seq(n);
+    }
+    let (left, right) = rayon::join(|| rayon_fib(n - 1), || rayon_fib(n - 2));
+    left + right
+}
+
+/// The rayon function name of the `fib_fork_join` group (and table column).
+const RAYON: &str = "rayon";
+
+impl NurseryWorkload for FibForkJoin {
+    const NAME: &'static str = "fib_fork_join";
+
+    fn run<R: NurseryFlavor>(group: &mut Group<'_>, workers: usize) {
+        let rt = R::build(workers);
+        let expected = fib_seq(FIB_N);
+
+        group.bench_function(R::NAME, |b| {
+            b.iter(|| {
+                let spawner = rt.spawner();
+                let (tx, rx) = mpsc::sync_channel(1);
+                let task = rt.spawn_joined(async move {
+                    tx.send(spawner.fib(black_box(FIB_N)).await).unwrap();
+                });
+                rt.block_on(task);
+                assert_eq!(rx.recv().unwrap(), expected);
+            })
+        });
+    }
+}
+
+impl FibForkJoin {
+    /// The `rayon` function of the group: `rayon::join` on a pool of `workers` threads.
+    fn run_rayon(group: &mut Group<'_>, workers: usize) {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .build()
+            .expect("failed to build the rayon pool");
+        let expected = fib_seq(FIB_N);
+
+        group.bench_function(RAYON, |b| {
+            b.iter(|| assert_eq!(pool.install(|| rayon_fib(black_box(FIB_N))), expected))
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Driver.
 // ---------------------------------------------------------------------------
 
-/// Runtime names = criterion function names, in table column order.
+/// The runtimes of the scheduler groups (criterion function names).
 const RUNTIMES: [&str; 3] = [Creche::NAME, Tokio::NAME, Smol::NAME];
-/// The runtimes of the timer groups.
+/// The runtimes of the timer groups and of most structured-concurrency groups.
 const TIMER_RUNTIMES: [&str; 2] = [Creche::NAME, Tokio::NAME];
+/// The runtimes of `fib_fork_join`.
+const FORK_JOIN_RUNTIMES: [&str; 3] = [Creche::NAME, Tokio::NAME, RAYON];
+/// Every runtime, in table column order.
+const COLUMNS: [&str; 4] = [Creche::NAME, Tokio::NAME, Smol::NAME, RAYON];
 
 /// Runs workload `W` as one group: creche, then tokio, then smol (one runtime alive
 /// at a time).
@@ -905,10 +1327,27 @@ fn timer_group<W: TimerWorkload>(c: &mut Criterion, workers: usize) {
     group.finish();
 }
 
+/// Runs structured-concurrency workload `W` as one group: creche, then tokio.
+fn nursery_group<W: NurseryWorkload>(c: &mut Criterion, workers: usize) {
+    let mut group = c.benchmark_group(W::NAME);
+    W::run::<Creche>(&mut group, workers);
+    W::run::<Tokio>(&mut group, workers);
+    group.finish();
+}
+
+/// Runs `fib_fork_join` as one group: creche, then tokio, then rayon.
+fn fork_join_group(c: &mut Criterion, workers: usize) {
+    let mut group = c.benchmark_group(FibForkJoin::NAME);
+    FibForkJoin::run::<Creche>(&mut group, workers);
+    FibForkJoin::run::<Tokio>(&mut group, workers);
+    FibForkJoin::run_rayon(&mut group, workers);
+    group.finish();
+}
+
 type GroupFn = fn(&mut Criterion, usize);
 
 /// All workloads in run (and table) order, with the runtimes each one runs.
-const WORKLOADS: [(&str, &[&str], GroupFn); 9] = [
+const WORKLOADS: [(&str, &[&str], GroupFn); 13] = [
     (SpawnManyLocal::NAME, &RUNTIMES, group::<SpawnManyLocal>),
     (
         SpawnManyRemoteIdle::NAME,
@@ -934,6 +1373,18 @@ const WORKLOADS: [(&str, &[&str], GroupFn); 9] = [
         timer_group::<TimeoutReady>,
     ),
     (SleepMany::NAME, &TIMER_RUNTIMES, timer_group::<SleepMany>),
+    (NurseryFanout::NAME, &RUNTIMES, group::<NurseryFanout>),
+    (
+        NurseryCancel::NAME,
+        &TIMER_RUNTIMES,
+        nursery_group::<NurseryCancel>,
+    ),
+    (
+        MoveOnAfterReady::NAME,
+        &TIMER_RUNTIMES,
+        nursery_group::<MoveOnAfterReady>,
+    ),
+    (FibForkJoin::NAME, &FORK_JOIN_RUNTIMES, fork_join_group),
 ];
 
 /// The peak-RSS probe, run in a child process (see [`report::rss`]): one `sleep_many`
@@ -979,7 +1430,7 @@ fn main() {
     }
 
     let groups = WORKLOADS.map(|(name, runtimes, _)| (name, runtimes));
-    let report = measuring.then(|| report::Report::before_run(&groups, &RUNTIMES));
+    let report = measuring.then(|| report::Report::before_run(&groups, &COLUMNS));
 
     for (_, _, run_group) in WORKLOADS {
         run_group(&mut c, cores);

@@ -14,6 +14,8 @@ const END: &str = "<!-- compare:end -->";
 const COMMAND: &str = "cargo bench --bench compare";
 /// Column the ratios are relative to.
 const BASELINE: &str = "tokio";
+/// Extra ratio columns `numerator/denominator`, shown when both runtimes are columns.
+const EXTRA_RATIOS: [(&str, &str); 1] = [("creche", "rayon")];
 
 /// Whether criterion is actually measuring, i.e. not in test or list mode.
 ///
@@ -211,8 +213,11 @@ fn render(rows: &[(&str, Vec<Cell>)], runtimes: &[&str], cores: usize) -> String
         out,
         "Median time per iteration (criterion `median.point_estimate`, lower is better). \
          Scheduler workloads and parameters from tokio's `benches/rt_multi_threaded.rs`; \
-         the timer workloads (`timeout_ready`, `sleep_many`) run on creche and tokio only \
-         ({NOT_RUN}: not run).\n"
+         the timer workloads (`timeout_ready`, `sleep_many`) and the structured-concurrency \
+         ones (`nursery_cancel`, `move_on_after_ready`) run on creche and tokio only, \
+         `nursery_fanout` on creche, tokio and smol, `fib_fork_join` on creche, tokio and \
+         rayon ({NOT_RUN}: not run). `nursery_cancel` times only the cancellation and the \
+         wait for the children to be gone.\n"
     );
     let _ = writeln!(
         out,
@@ -239,24 +244,28 @@ fn render(rows: &[(&str, Vec<Cell>)], runtimes: &[&str], cores: usize) -> String
 }
 
 /// A table's columns: one per runtime, then `<runtime>/<BASELINE>` ratios for the
-/// others when the baseline is among them.
+/// others when the baseline is among them, then the [`EXTRA_RATIOS`] whose runtimes are
+/// both columns.
 struct Columns<'a> {
     runtimes: &'a [&'a str],
-    baseline: Option<usize>,
-    others: Vec<usize>,
+    /// Ratio columns as (numerator, denominator) indices into `runtimes`.
+    ratios: Vec<(usize, usize)>,
 }
 
 impl<'a> Columns<'a> {
     fn new(runtimes: &'a [&'a str]) -> Self {
-        let baseline = runtimes.iter().position(|&name| name == BASELINE);
-        let others = (0..runtimes.len())
-            .filter(|&i| baseline.is_some() && Some(i) != baseline)
-            .collect();
-        Self {
-            runtimes,
-            baseline,
-            others,
-        }
+        let index = |name: &str| runtimes.iter().position(|&runtime| runtime == name);
+        let mut ratios: Vec<(usize, usize)> = match index(BASELINE) {
+            Some(baseline) => (0..runtimes.len())
+                .filter(|&i| i != baseline)
+                .map(|i| (i, baseline))
+                .collect(),
+            None => Vec::new(),
+        };
+        ratios.extend(EXTRA_RATIOS.iter().filter_map(|&(numerator, denominator)| {
+            Some((index(numerator)?, index(denominator)?))
+        }));
+        Self { runtimes, ratios }
     }
 
     /// The header and alignment lines; `first` names the row-label column.
@@ -265,11 +274,15 @@ impl<'a> Columns<'a> {
         for name in self.runtimes {
             let _ = write!(out, " {name} |");
         }
-        for &i in &self.others {
-            let _ = write!(out, " {}/{BASELINE} |", self.runtimes[i]);
+        for &(numerator, denominator) in &self.ratios {
+            let _ = write!(
+                out,
+                " {}/{} |",
+                self.runtimes[numerator], self.runtimes[denominator]
+            );
         }
         out.push_str("\n|---|");
-        for _ in 0..self.runtimes.len() + self.others.len() {
+        for _ in 0..self.runtimes.len() + self.ratios.len() {
             out.push_str("---:|");
         }
         out.push('\n');
@@ -288,10 +301,12 @@ impl<'a> Columns<'a> {
         for cell in cells {
             let _ = write!(out, " {} |", text(cell));
         }
-        if let Some(b) = self.baseline {
-            for &i in &self.others {
-                let _ = write!(out, " {} |", ratio_of(&cells[i], &cells[b]));
-            }
+        for &(numerator, denominator) in &self.ratios {
+            let _ = write!(
+                out,
+                " {} |",
+                ratio_of(&cells[numerator], &cells[denominator])
+            );
         }
         out.push('\n');
     }

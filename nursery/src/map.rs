@@ -50,7 +50,8 @@ struct Shared<T, R, F> {
 /// The jobs run as children of a nursery opened by the returned future (so they inherit the
 /// cancellation of the code awaiting it, appear in the task tree as `map_concurrent` workers,
 /// and never outlive the call). `min(limit, n)` worker children each run one job after the
-/// other, pulling the next item as they finish the last (see the [module doc](self)).
+/// other, pulling the next item as they finish the last: a map costs `min(limit, n)` spawns
+/// whatever its length, and a worker that drew cheap items simply takes more.
 ///
 /// - **`limit`**: how many jobs may run at once. `0` is treated as `1`. A limit above the
 ///   number of items spawns one worker per item. For CPU-bound jobs the number of worker
@@ -105,7 +106,8 @@ struct Shared<T, R, F> {
 /// # });
 /// ```
 ///
-/// With a deadline around it, CPU-bound jobs stop being started once the deadline has passed:
+/// Under a deadline (once it has passed, the workers start no new job, even when the jobs
+/// never wait):
 ///
 /// ```
 /// use creche_nursery::{map_concurrent, move_on_after};
@@ -204,7 +206,12 @@ where
 /// cancelled or one of its deadlines has passed; and take one unit of coop budget.
 async fn between_items() {
     let deadline = current_effective_deadline();
-    let passed = || TimerHandle::try_current().is_some_and(|clock| clock.now() >= deadline);
+    // The runtime's clock, read without cloning its handle (a shared reference count).
+    let passed = || {
+        creche_runtime::Handle::with_current_extension(|timer: Option<&TimerHandle>| {
+            timer.is_some_and(|timer| timer.now() >= deadline)
+        })
+    };
     if deadline == Instant::ZERO || (deadline != Instant::MAX && passed()) {
         // Pending for good while cancelled; it also cancels the scope whose deadline passed.
         checkpoint().await;
