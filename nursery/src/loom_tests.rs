@@ -58,7 +58,11 @@ fn last_child_wakes_parent() {
             Ok(())
         }));
         assert_eq!(out, Ok(Some(())));
-        assert_eq!(drops.load(Ordering::SeqCst), 2, "children dropped before return");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            2,
+            "children dropped before return"
+        );
     });
 }
 
@@ -116,7 +120,11 @@ fn outer_cancel_waits_for_nursery_children() {
             std::future::pending::<()>().await;
             Ok(())
         })));
-        assert_eq!(drops.load(Ordering::SeqCst), 1, "the child is gone before run returns");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "the child is gone before run returns"
+        );
         assert_eq!(out, None);
         assert!(scope.cancelled_caught());
         canceller.join().unwrap();

@@ -40,11 +40,11 @@
 //! `cancelled_caught()`. A shield raised before the outer decision point's check prevents the
 //! drop; one raised from a destructor while the body is being dropped changes nothing.
 
+use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex};
 use crate::tree::ChildEntry;
 use creche_timer::{Instant, TimerEntry, TimerHandle};
 use slab::Slab;
 use std::sync::Arc;
-use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex};
 use std::sync::atomic::Ordering;
 use std::task::{Wake, Waker};
 
@@ -137,8 +137,6 @@ pub(crate) struct Inner {
     pub(crate) tasks: Slab<ChildEntry>,
     /// A nursery's live children pin the enclosing decision points.
     pub(crate) children_pinning: bool,
-    /// A nursery no longer accepts children.
-    pub(crate) closed: bool,
     /// The nursery's future is gone: its decision chain must not be touched again.
     pub(crate) detached: bool,
     /// A starting child's task (woken by a cancellation that reaches the hidden node).
@@ -167,7 +165,8 @@ pub(crate) struct Node {
     /// Where a nursery was opened (for the tree).
     pub(crate) site: Option<&'static std::panic::Location<'static>>,
     /// The task the region was entered on (for the tree).
-    pub(crate) task: std::sync::OnceLock<Option<creche_runtime::TaskId>>,
+    /// (`TaskId::as_u64`, 0 for none; recorded when the node registers.)
+    task: std::sync::atomic::AtomicU64,
     pub(crate) decision: Decision,
     pub(crate) inner: Mutex<Inner>,
     timer: Mutex<DeadlineTimer>,
@@ -198,11 +197,16 @@ impl Node {
             deadline: AtomicU64::new(u64::MAX),
             parent: AtomicPtr::new(std::ptr::null_mut()),
             kind,
-            task: std::sync::OnceLock::new(),
+            task: std::sync::atomic::AtomicU64::new(0),
             decision: Decision::new(),
             inner: Mutex::new(Inner::default()),
             timer: Mutex::new(DeadlineTimer::default()),
         }
+    }
+
+    /// The task the region was entered on, if it is registered and was entered in a task.
+    pub(crate) fn task_id(&self) -> Option<u64> {
+        Some(self.task.load(Ordering::Relaxed)).filter(|&id| id != 0)
     }
 
     pub(crate) fn flags(&self) -> u32 {
@@ -277,7 +281,7 @@ impl Node {
         }
         let deadline = self.deadline();
         if deadline != Instant::MAX
-            && creche_timer::TimerHandle::try_current().is_some_and(|h| h.now() >= deadline)
+            && creche_timer::try_current_time().is_some_and(|now| now >= deadline)
         {
             self.cancel();
             return true;
@@ -340,7 +344,7 @@ impl Node {
             }
             // Runtime tasks only schedule themselves when woken: safe under the lock.
             for (_, child) in &inner.tasks {
-                if let Some(task) = &child.task {
+                if let Some(task) = child.task.as_ref().filter(|t| !t.is_finished()) {
                     task.wake();
                 }
             }
@@ -425,6 +429,10 @@ impl Node {
             if inner.key_in_parent.is_some() {
                 return;
             }
+            // The nodes registered here were all entered on this task (a chain from another
+            // task reaches this one through a nursery, which registered at its entry).
+            let task = creche_runtime::task::try_id().map_or(0, |id| id.as_u64());
+            node.task.store(task, Ordering::Relaxed);
             let Some(parent) = node.parent_arc() else {
                 inner.key_in_parent = Some(ROOT_KEY);
                 node.set(REGISTERED);
@@ -603,3 +611,4 @@ impl Wake for DeadlineWaker {
         }
     }
 }
+

@@ -38,8 +38,9 @@
 
 use crate::context;
 use crate::node::{CANCEL_CALLED, Decision, Kind, Node};
-use crate::report::{self, Fate, FailureKind, Origin};
+use crate::report::{self, FailureKind, Fate, Origin};
 use crate::scope::{CancelScope, Region};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex};
 use crate::tree::ChildEntry;
 use creche_runtime::{AbortHandle, JoinHandle};
 use pin_project_lite::pin_project;
@@ -50,9 +51,11 @@ use std::marker::PhantomPinned;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use crate::sync::{AtomicBool, AtomicUsize, Mutex};
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
+
+/// The bit of `NurseryShared::live` set once the nursery no longer accepts children.
+const CLOSED: usize = 1 << (usize::BITS - 1);
 
 /// A failure kept by a nursery.
 pub(crate) enum Failure<E> {
@@ -81,6 +84,8 @@ pub(crate) struct NurseryShared<E> {
     failure: Mutex<Option<Failure<E>>>,
     failed: AtomicBool,
     suppressed: AtomicUsize,
+    /// Live children (and starts in flight), with the `CLOSED` bit.
+    live: AtomicUsize,
     pub(crate) opened_at: &'static Location<'static>,
 }
 
@@ -156,11 +161,10 @@ impl<E> Clone for Nursery<E> {
 
 impl<E> fmt::Debug for Nursery<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = self.shared.node.inner.lock();
         f.debug_struct("Nursery")
             .field("opened_at", &format_args!("{}", self.shared.opened_at))
-            .field("children", &inner.tasks.len())
-            .field("closed", &inner.closed)
+            .field("children", &self.shared.live_children())
+            .field("closed", &(self.shared.live.load(Ordering::SeqCst) & CLOSED != 0))
             .finish()
     }
 }
@@ -377,10 +381,37 @@ impl<E> NurseryShared<E> {
     }
 
     /// Adds a child entry (a spawned child, or a start in flight); `None` if closed.
+    ///
+    /// The live count is the truth for "are there children" and "closed" (one atomic word, so
+    /// that a child finishing on another worker touches nothing else: see `remove_child`).
+    /// Entries stay in the list after their child finished and are swept here, in bulk, when
+    /// the list would grow.
     pub(crate) fn add_child(&self, origin: &Origin, starting: bool) -> Option<(usize, u64)> {
+        let mut live = self.live.load(Ordering::SeqCst);
+        loop {
+            if live & CLOSED != 0 {
+                return None;
+            }
+            match self
+                .live
+                .compare_exchange_weak(live, live + 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => break,
+                Err(now) => live = now,
+            }
+        }
         let mut inner = self.node.inner.lock();
-        if inner.closed {
-            return None;
+        if !inner.children_pinning && !inner.detached {
+            inner.children_pinning = true;
+            // SAFETY: the nursery's future is alive (not detached, checked under the lock its
+            // drop takes), so the decision points around it are too.
+            unsafe { Decision::adjust_chain(self.node.decision.parent(), true) };
+        }
+        if inner.tasks.len() == inner.tasks.capacity() {
+            // Sweep the entries of finished children before the list grows.
+            inner
+                .tasks
+                .retain(|_, entry| !entry.task.as_ref().is_some_and(AbortHandle::is_finished));
         }
         inner.next_token += 1;
         let token = inner.next_token;
@@ -390,55 +421,47 @@ impl<E> NurseryShared<E> {
             token,
             starting,
         });
-        if !inner.children_pinning && !inner.detached {
-            inner.children_pinning = true;
-            // SAFETY: the nursery's future is alive (not detached, checked under the lock its
-            // drop takes), so the decision points around it are too.
-            unsafe { Decision::adjust_chain(self.node.decision.parent(), true) };
-        }
         Some((key, token))
     }
 
-    /// Stores the task of a child entry once it has been spawned (the entry may be gone if the
-    /// child already finished; a foreign drop meanwhile cancels it here). A cancellation whose
-    /// walk passed the entry before the task was stored is delivered here: the walk set its
-    /// flag before taking the lock this takes, so `context` reads as cancelled.
+    /// Stores the task of a child entry once it has been spawned (a foreign drop meanwhile
+    /// cancels it here). A cancellation whose walk passed the entry before the task was stored
+    /// is delivered here: the walk set its flag before taking the lock this takes, so `context`
+    /// reads as cancelled.
     pub(crate) fn attach_task(&self, key: usize, token: u64, task: AbortHandle, context: &Node) {
         let mut inner = self.node.inner.lock();
-        let detached = inner.detached;
-        match inner.tasks.get_mut(key) {
-            Some(entry) if entry.token == token => {
-                if detached {
-                    drop(inner);
-                    task.abort_now();
-                } else {
-                    entry.task = Some(task.clone());
-                    drop(inner);
-                    if context.effectively_cancelled() {
-                        task.wake();
-                    }
-                }
+        if inner.detached {
+            drop(inner);
+            task.abort_now();
+            return;
+        }
+        if let Some(entry) = inner.tasks.get_mut(key)
+            && entry.token == token
+        {
+            if context.effectively_cancelled() {
+                // A runtime task only schedules itself when woken: fine under the lock.
+                task.wake();
             }
-            _ => {}
+            entry.task = Some(task);
         }
     }
 
-    /// Removes a child entry; the last one out wakes the nursery. The nursery unpins the
-    /// decision points around it itself, in its own poll: a cancelled scope around it must not
-    /// drop it before it has returned what its children left (an error, or the body's value).
-    pub(crate) fn remove_child(&self, key: usize) {
-        let mut inner = self.node.inner.lock();
-        let removed = inner.tasks.try_remove(key);
-        let owner = if inner.tasks.is_empty() {
-            inner.owner.clone()
-        } else {
-            None
-        };
-        drop(inner);
-        drop(removed);
-        if let Some(owner) = owner {
-            owner.wake();
+    /// A child's future is gone: one atomic decrement; the last child out wakes the nursery.
+    /// Its entry is swept later. The nursery unpins the decision points around it itself, in
+    /// its own poll: a cancelled scope around it must not drop it before it has returned what
+    /// its children left (an error, or the body's value).
+    pub(crate) fn remove_child(&self) {
+        if self.live.fetch_sub(1, Ordering::SeqCst) & !CLOSED == 1 {
+            let owner = self.node.inner.lock().owner.clone();
+            if let Some(owner) = owner {
+                owner.wake();
+            }
         }
+    }
+
+    /// How many children are alive.
+    pub(crate) fn live_children(&self) -> usize {
+        self.live.load(Ordering::SeqCst) & !CLOSED
     }
 
     /// In the nursery's own poll: once the last child is gone, stop pinning. With `close`, the
@@ -446,18 +469,31 @@ impl<E> NurseryShared<E> {
     /// records `waker` so that the last child wakes the nursery.
     fn settle(&self, waker: &std::task::Waker, close: bool) -> bool {
         let mut inner = self.node.inner.lock();
-        if !inner.tasks.is_empty() {
+        // The owner is recorded before the count is read again: a last child that decrements
+        // after this read takes the lock after us and sees the waker.
+        if self.live_children() != 0 {
             self.node.set_owner_locked(&mut inner, waker);
             return false;
         }
-        if inner.children_pinning && !inner.detached {
+        if close
+            && self
+                .live
+                .compare_exchange(0, CLOSED, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+        {
+            // A child was added meanwhile (by a handle on another thread).
+            self.node.set_owner_locked(&mut inner, waker);
+            return false;
+        }
+        if inner.children_pinning && !inner.detached && self.live_children() == 0 {
+            inner.children_pinning = false;
             // SAFETY: called from the nursery's poll, inside the decision points around it.
             unsafe { Decision::adjust_chain(self.node.decision.parent(), false) };
         }
-        inner.children_pinning = false;
         if close {
-            inner.closed = true;
             inner.detached = true;
+            // Every child is gone: drop the entries (and their task references) now.
+            inner.tasks.clear();
         }
         true
     }
@@ -565,8 +601,8 @@ impl<E> NurseryShared<E> {
     /// at once, report a pending failure as lost and, if children were cut short, the drop.
     fn drop_from_outside(&self) {
         let tasks: Vec<AbortHandle> = {
+            self.live.fetch_or(CLOSED, Ordering::SeqCst);
             let mut inner = self.node.inner.lock();
-            inner.closed = true;
             if inner.children_pinning && !inner.detached {
                 // SAFETY: this runs inside the drop of the nursery's future, from within the
                 // decision points around it, which are still alive.
@@ -578,6 +614,7 @@ impl<E> NurseryShared<E> {
                 .tasks
                 .iter()
                 .filter_map(|(_, child)| child.task.clone())
+                .filter(|task| !task.is_finished())
                 .collect()
         };
         let had_children = !tasks.is_empty();
@@ -620,6 +657,7 @@ where
                 failure: Mutex::new(None),
                 failed: AtomicBool::new(false),
                 suppressed: AtomicUsize::new(0),
+                live: AtomicUsize::new(0),
                 opened_at: this.site,
             });
             let init = this.init.take().expect("init present in phase Init");
@@ -647,7 +685,9 @@ where
                 let body = this.body.as_mut().as_pin_mut().expect("body in phase Body");
                 match catch_unwind(AssertUnwindSafe(|| body.poll(cx))) {
                     Ok(Poll::Ready(Ok(value))) => *this.value = Some(value),
-                    Ok(Poll::Ready(Err(error))) => shared.record(Failure::Error(error, body_origin(this.site))),
+                    Ok(Poll::Ready(Err(error))) => {
+                        shared.record(Failure::Error(error, body_origin(this.site)))
+                    }
                     Err(payload) => shared.record(Failure::Panic(payload, body_origin(this.site))),
                     Ok(Poll::Pending) => {
                         region.on_pending(cx.waker());
@@ -669,8 +709,9 @@ where
             }
             *this.phase = Phase::Wait;
         }
-        // Phase::Wait: every child must be gone.
+        // Phase::Wait: every child must be gone. The nursery's deadline still applies to them.
         if !shared.settle(cx.waker(), true) {
+            region.arm();
             return Poll::Pending;
         }
         *this.phase = Phase::Done;
@@ -796,7 +837,7 @@ pin_project! {
                     this.shared.record(Failure::Panic(payload, this.origin.clone()));
                 }
             }
-            this.shared.remove_child(*this.key);
+            this.shared.remove_child();
         }
     }
 }
@@ -818,7 +859,11 @@ where
             return Poll::Ready(None);
         }
         *this.polled = true;
-        let future = this.future.as_mut().as_pin_mut().expect("polled after completion");
+        let future = this
+            .future
+            .as_mut()
+            .as_pin_mut()
+            .expect("polled after completion");
         let output = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => {
                 if !cancelled() {
@@ -828,11 +873,13 @@ where
             }
             Ok(Poll::Ready(Ok(value))) => Some(value),
             Ok(Poll::Ready(Err(error))) => {
-                this.shared.record(Failure::Error(error, this.origin.clone()));
+                this.shared
+                    .record(Failure::Error(error, this.origin.clone()));
                 None
             }
             Err(payload) => {
-                this.shared.record(Failure::Panic(payload, this.origin.clone()));
+                this.shared
+                    .record(Failure::Panic(payload, this.origin.clone()));
                 None
             }
         };

@@ -10,7 +10,7 @@
 
 use crate::context;
 use crate::node::{CANCEL_CALLED, CAUGHT, ENTERED, EXITED, Kind, Node, SHIELD};
-use creche_timer::{Instant, TimerHandle};
+use creche_timer::Instant;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
@@ -271,9 +271,8 @@ impl fmt::Debug for CancelScope {
 
 /// `now + duration` on the current runtime's clock, saturating to `Instant::MAX`.
 fn now_plus(duration: Duration) -> Instant {
-    let now = TimerHandle::try_current()
-        .expect("creche: a relative deadline needs a clock: call it inside a creche runtime")
-        .now();
+    let now = creche_timer::try_current_time()
+        .expect("creche: a relative deadline needs a clock: call it inside a creche runtime");
     now.checked_add(duration).unwrap_or(Instant::MAX)
 }
 
@@ -314,7 +313,6 @@ impl Region {
             self.node.set_parent(parent.cloned());
             self.node.decision.set_parent(decision);
         });
-        let _ = self.node.task.set(creche_runtime::task::try_id());
         if self.node.has(SHIELD) {
             self.node.pin_shield_at_entry();
         }
@@ -333,6 +331,14 @@ impl Region {
     /// Marks the body as polled (decisions apply from now on).
     pub(crate) fn mark_polled(&mut self) {
         self.polled = true;
+    }
+
+    /// Puts the node's deadline in the timer wheel (once): the region is going to wait.
+    pub(crate) fn arm(&mut self) {
+        if !self.armed {
+            self.armed = true;
+            self.node.arm_deadline();
+        }
     }
 
     /// The body returned `Pending`: make sure a cancellation can wake this task, and put the
@@ -379,9 +385,12 @@ pin_project! {
 impl<F> fmt::Debug for Run<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Run")
-            .field("scope", &CancelScope {
-                node: self.region.node.clone(),
-            })
+            .field(
+                "scope",
+                &CancelScope {
+                    node: self.region.node.clone(),
+                },
+            )
             .finish_non_exhaustive()
     }
 }
@@ -402,12 +411,15 @@ impl<F: Future> Future for Run<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
         let mut this = self.project();
-        assert!(!*this.done, "creche: a cancel scope's `run` polled after completion");
+        assert!(
+            !*this.done,
+            "creche: a cancel scope's `run` polled after completion"
+        );
         if !this.region.is_entered() {
             if let Some(relative) = this.relative.take() {
-                let now = TimerHandle::try_current()
-                    .expect("creche: a relative deadline needs a clock: call it inside a creche runtime")
-                    .now();
+                let now = creche_timer::try_current_time().expect(
+                    "creche: a relative deadline needs a clock: call it inside a creche runtime",
+                );
                 let deadline = now.checked_add(relative).unwrap_or(Instant::MAX);
                 this.region.node.init_deadline(deadline, now);
             }
@@ -422,7 +434,11 @@ impl<F: Future> Future for Run<F> {
             return finish(this.body, this.done, &node, None);
         }
         this.region.mark_polled();
-        let body = this.body.as_mut().as_pin_mut().expect("body present until done");
+        let body = this
+            .body
+            .as_mut()
+            .as_pin_mut()
+            .expect("body present until done");
         match body.poll(cx) {
             Poll::Ready(output) => finish(this.body, this.done, &node, Some(output)),
             Poll::Pending => {
@@ -692,9 +708,8 @@ fn cancelled_here_or_deadline_passed() -> bool {
     while let Some(node) = next {
         let deadline = node.deadline();
         if deadline != Instant::MAX {
-            let now = *now.get_or_insert_with(|| {
-                TimerHandle::try_current().map_or(Instant::ZERO, |h| h.now())
-            });
+            let now = *now
+                .get_or_insert_with(|| creche_timer::try_current_time().unwrap_or(Instant::ZERO));
             if now >= deadline {
                 node.cancel();
                 return true;

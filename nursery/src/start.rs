@@ -434,7 +434,6 @@ where
                 }
             });
             hidden.set(ENTERED);
-            let _ = hidden.task.set(creche_runtime::task::try_id());
             hidden.register_upward();
             let shared = Arc::new(StartShared {
                 state: Mutex::new(StartState {

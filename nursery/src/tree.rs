@@ -60,7 +60,9 @@ impl TaskTree {
     /// }
     /// ```
     pub fn lines(&self) -> impl Iterator<Item = (usize, &str)> {
-        self.lines.iter().map(|(depth, line)| (*depth, line.as_str()))
+        self.lines
+            .iter()
+            .map(|(depth, line)| (*depth, line.as_str()))
     }
 }
 
@@ -110,8 +112,8 @@ fn node_label(node: &Node) -> String {
     if let Some(site) = node.site {
         label.push_str(&format!(" opened at {site}"));
     }
-    if let Some(Some(task)) = node.task.get() {
-        label.push_str(&format!(" (in task {})", task.as_u64()));
+    if let Some(task) = node.task_id() {
+        label.push_str(&format!(" (in task {task})"));
     }
     if node.has(crate::node::CANCEL_CALLED) {
         label.push_str(" [cancelled]");
@@ -130,11 +132,20 @@ fn describe(node: &Arc<Node>, depth: usize, lines: &mut Vec<(usize, String)>) {
         let tasks: Vec<(Option<TaskId>, Origin, bool)> = inner
             .tasks
             .iter()
-            .map(|(_, c)| (c.task.as_ref().map(AbortHandle::id), c.origin.clone(), c.starting))
+            .filter(|(_, c)| !c.task.as_ref().is_some_and(AbortHandle::is_finished))
+            .map(|(_, c)| {
+                (
+                    c.task.as_ref().map(AbortHandle::id),
+                    c.origin.clone(),
+                    c.starting,
+                )
+            })
             .collect();
         (subnodes, tasks)
     };
-    let in_task = |sub: &Arc<Node>, id: Option<TaskId>| id.is_some() && sub.task.get() == Some(&id);
+    let in_task = |sub: &Arc<Node>, id: Option<TaskId>| {
+        id.is_some_and(|id| sub.task_id() == Some(id.as_u64()))
+    };
     for sub in &subnodes {
         if !tasks.iter().any(|(id, _, _)| in_task(sub, *id)) {
             describe(sub, depth + 1, lines);

@@ -44,6 +44,7 @@ pub use instant::Instant;
 pub use interval::{Interval, interval, interval_at};
 pub use sleep::{
     Elapsed, Sleep, Timeout, current_time, sleep, sleep_forever, sleep_until, timeout, timeout_at,
+    try_current_time,
 };
 
 use creche_runtime::park::{Park, ThreadPark};

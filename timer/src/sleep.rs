@@ -7,7 +7,7 @@
 //! once never touches the timer wheel.
 
 use crate::Instant;
-use crate::driver::{NO_TIMER, with_current};
+use crate::driver::{NO_TIMER, TimerHandle, with_current};
 use crate::entry::TimerEntry;
 use creche_runtime::coop;
 use std::fmt;
@@ -37,6 +37,20 @@ use std::time::Duration;
 /// ```
 pub fn current_time() -> Instant {
     with_current(|handle| handle.expect(NO_TIMER).now())
+}
+
+/// The current time on the runtime's clock, or `None` outside a runtime with a timer driver.
+/// Reads the clock without touching any shared reference count.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(creche_timer::try_current_time(), None);
+/// let rt = creche_timer::__doc_runtime();
+/// rt.block_on(async { assert!(creche_timer::try_current_time().is_some()) });
+/// ```
+pub fn try_current_time() -> Option<Instant> {
+    with_current(|handle| handle.map(TimerHandle::now))
 }
 
 /// Waits until `duration` has passed on the runtime's clock (counted from now: the deadline is
