@@ -99,7 +99,7 @@ pub mod testing {
 /// ```
 pub mod lowlevel {
     pub use creche_nursery::report::{
-        Fate, FailureHook, FailureKind, FailureReport, Origin, set_failure_hook,
+        FailureHook, FailureKind, FailureReport, Fate, Origin, set_failure_hook,
     };
     pub use creche_nursery::{TaskTree, task_tree};
     pub use creche_runtime::AbortHandle;

@@ -164,7 +164,10 @@ impl<E> fmt::Debug for Nursery<E> {
         f.debug_struct("Nursery")
             .field("opened_at", &format_args!("{}", self.shared.opened_at))
             .field("children", &self.shared.live_children())
-            .field("closed", &(self.shared.live.load(Ordering::SeqCst) & CLOSED != 0))
+            .field(
+                "closed",
+                &(self.shared.live.load(Ordering::SeqCst) & CLOSED != 0),
+            )
             .finish()
     }
 }
@@ -392,10 +395,12 @@ impl<E> NurseryShared<E> {
             if live & CLOSED != 0 {
                 return None;
             }
-            match self
-                .live
-                .compare_exchange_weak(live, live + 1, Ordering::SeqCst, Ordering::SeqCst)
-            {
+            match self.live.compare_exchange_weak(
+                live,
+                live + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
                 Ok(_) => break,
                 Err(now) => live = now,
             }

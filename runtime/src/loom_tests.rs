@@ -606,7 +606,11 @@ fn park_abort_handle_wake_from_foreign_thread_two_workers() {
         let join = rt.spawn(poll_fn(move |_cx| {
             polls += 1;
             seen.store(polls, SeqCst);
-            if polls == 1 { Poll::Pending } else { Poll::Ready(3) }
+            if polls == 1 {
+                Poll::Pending
+            } else {
+                Poll::Ready(3)
+            }
         }));
         let handle = join.abort_handle();
         let waker_thread = thread::spawn(move || {
@@ -631,7 +635,11 @@ fn park_abort_handle_wake_then_block_on_wake_two_workers() {
         let mut join = rt.spawn(poll_fn(move |_cx| {
             polls += 1;
             seen.store(polls, SeqCst);
-            if polls == 1 { Poll::Pending } else { Poll::Ready(3) }
+            if polls == 1 {
+                Poll::Pending
+            } else {
+                Poll::Ready(3)
+            }
         }));
         let handle = join.abort_handle();
         let main_waker = WakerSlot::default();
