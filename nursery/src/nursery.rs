@@ -777,19 +777,22 @@ impl<T: Send + 'static> TaskHandle<T> {
         }
     }
 
-    /// Whether the child has finished.
+    /// Whether the child's task has completed. The nursery waits until every child's future
+    /// has been dropped; the runtime marks the task complete an instant later, so right after
+    /// `open_nursery` returns this may still read `false` for a moment. [`join`](Self::join)
+    /// always has the value then.
     ///
     /// # Examples
     ///
     /// ```
     /// # let rt = creche_timer::__doc_runtime();
     /// # rt.block_on(async {
-    /// let mut handle = None;
-    /// creche_nursery::open_nursery(|n| {
-    ///     handle = Some(n.spawn(async { Ok::<_, ()>(1) }));
-    ///     async { Ok(()) }
+    /// creche_nursery::open_nursery(|n| async move {
+    ///     let handle = n.spawn(async { creche_timer::sleep_forever().await; Ok::<_, ()>(1) });
+    ///     assert!(!handle.is_finished());
+    ///     n.cancel_scope().cancel();
+    ///     Ok(())
     /// }).await.unwrap();
-    /// assert!(handle.unwrap().is_finished());
     /// # });
     /// ```
     pub fn is_finished(&self) -> bool {

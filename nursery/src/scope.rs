@@ -662,7 +662,10 @@ pub fn current_effective_deadline() -> Instant {
 /// # });
 /// ```
 pub fn checkpoint() -> Checkpoint {
-    Checkpoint { yielded: false }
+    Checkpoint {
+        yielded: false,
+        yield_now: creche_runtime::yield_now(),
+    }
 }
 
 /// The future of [`checkpoint`].
@@ -674,6 +677,8 @@ pub fn checkpoint() -> Checkpoint {
 #[derive(Debug)]
 pub struct Checkpoint {
     yielded: bool,
+    /// The runtime's yield: the task is woken only after the worker has polled the others.
+    yield_now: creche_runtime::YieldNow,
 }
 
 impl Future for Checkpoint {
@@ -686,7 +691,8 @@ impl Future for Checkpoint {
         let progress = ready!(creche_runtime::coop::poll_proceed(cx));
         if !self.yielded {
             self.yielded = true;
-            cx.waker().wake_by_ref();
+            let pending = Pin::new(&mut self.yield_now).poll(cx);
+            debug_assert!(pending.is_pending(), "a fresh yield_now yields");
             return Poll::Pending;
         }
         progress.made_progress();

@@ -359,6 +359,8 @@ impl<E, V, F> fmt::Debug for Start<E, V, F> {
 /// The starter's view of the shared state, without the child's future type.
 trait StartPoll<V, E>: Send + Sync {
     fn poll_outcome(&self, waker: &Waker) -> Poll<Result<V, StartError<E>>>;
+    /// The child has ended (or been handed over): nothing is left to wait for here.
+    fn child_gone(&self) -> bool;
     fn abandon(&self);
 }
 
@@ -389,6 +391,11 @@ impl<V: Send, E: Send> StartPoll<V, E> for StartShared<V, E> {
                 }
             }
         }
+    }
+
+    fn child_gone(&self) -> bool {
+        let state = self.state.lock();
+        state.moved || state.ended.is_some()
     }
 
     fn abandon(&self) {
@@ -472,6 +479,10 @@ where
         let outcome = shared.poll_outcome(cx.waker());
         if outcome.is_ready() {
             this.done = true;
+            this.unpin();
+        } else if shared.child_gone() {
+            // The child was dropped by the caller's cancellation: `start` stays pending, and
+            // no longer holds the caller's scope, which can now drop it.
             this.unpin();
         }
         outcome
