@@ -328,7 +328,6 @@ async fn deadline_on_nursery_scope_after_body_returned() {
 }
 
 #[test]
-#[ignore = "bug: under MockClock autojump, a future deadline set from a foreign thread on a running scope sometimes never fires: hangs"]
 fn deadline_set_from_foreign_thread_fires_under_autojump() {
     let _w = watchdog("deadline_set_from_foreign_thread_fires_under_autojump");
     let (tx, rx) = std::sync::mpsc::channel::<(CancelScope, Instant)>();

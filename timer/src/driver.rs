@@ -304,14 +304,23 @@ impl<P: Park> TimerDriver<P> {
         // The timers are read now that the runtime is known to be idle (a timer registered by
         // a party that left before the arming is visible), and the jump happens only if
         // nobody entered since (a party that entered afterwards may be registering one).
-        let next = self.shared.wheel.lock().next_expiration(self.exact);
+        let next = {
+            let wheel = self.shared.wheel.lock();
+            let next = wheel.next_expiration(self.exact);
+            // Idle with nothing to jump to: a timer registered now must wake the driver. A
+            // party of the runtime that registers one wakes it when it leaves, but a foreign
+            // thread (a `set_deadline` from a plain thread) is no party. Published under the
+            // wheel lock, which every registration takes: it either is seen here, or sees this.
+            let until = if next.is_none() { u64::MAX } else { 0 };
+            self.shared.waiting_until.store(until, SeqCst);
+            next
+        };
         if monitor.idle_epoch() != Some(epoch) {
+            self.shared.waiting_until.store(0, SeqCst);
             return Jump::LookAgain;
         }
-        self.shared.waiting_until.store(0, SeqCst);
         let Some(deadline) = next.map(Instant::from_nanos) else {
-            // Idle with no timer: block, armed; whoever registers one is active, and its
-            // leaving wakes the driver.
+            // Block, armed: whoever registers a timer wakes the driver (see above).
             return Jump::NotIdle;
         };
         self.shared.clock.autojump_to(deadline);
