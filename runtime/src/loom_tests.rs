@@ -659,3 +659,31 @@ fn park_abort_handle_wake_then_block_on_wake_two_workers() {
         waker_thread.join().unwrap();
     });
 }
+
+/// Regression: the waker thread sets a flag the task checks in its poll, then wakes the task
+/// through an `AbortHandle`, with nothing else ordering it after the poll (the nursery's cancel
+/// walk: set `CANCEL_CALLED`, wake every child). `wake` used to return early on a plain load
+/// reading NOTIFIED; that load could return the word from before the runner's
+/// `transition_to_running` (the spawn's NOTIFIED), while the poll had missed the flag and
+/// gone idle: the wake was lost and the model deadlocked.
+#[test]
+fn park_abort_handle_wake_unsynchronised_with_poll_one_worker() {
+    model_runtime(1, |rt| {
+        let flag = Arc::new(AtomicUsize::new(0));
+        let seen = flag.clone();
+        let join = rt.spawn(poll_fn(move |_cx| {
+            if seen.load(SeqCst) == 0 {
+                Poll::Pending
+            } else {
+                Poll::Ready(5)
+            }
+        }));
+        let handle = join.abort_handle();
+        let waker_thread = thread::spawn(move || {
+            flag.fetch_add(1, SeqCst);
+            handle.wake();
+        });
+        assert_eq!(rt.block_on(join).unwrap(), 5);
+        waker_thread.join().unwrap();
+    });
+}

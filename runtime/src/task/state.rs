@@ -142,8 +142,17 @@ impl State {
     #[inline]
     pub(crate) fn transition_to_notified_by_ref(&self) -> WakeAction {
         self.fetch_update(|s| {
-            if s.is(COMPLETE) || s.is(NOTIFIED) {
+            if s.is(COMPLETE) {
                 Err(WakeAction::Nothing)
+            } else if s.is(NOTIFIED) {
+                // Confirm NOTIFIED with a CAS writing the word back unchanged, not a plain load:
+                // a waker with no happens-before edge to the last poll (an `AbortHandle` woken
+                // by the nursery's cancel walk) can load a stale NOTIFIED from before the
+                // runner's `transition_to_running`, while that poll missed the waker's prior
+                // write and goes idle: the wake would be lost. The CAS reads the latest word
+                // and, if NOTIFIED is still pending, releases the waker's writes to the runner
+                // that claims it.
+                Ok((s.0, WakeAction::Nothing))
             } else if s.is(RUNNING) {
                 Ok((s.0 | NOTIFIED, WakeAction::Nothing))
             } else {
