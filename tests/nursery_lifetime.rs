@@ -88,16 +88,22 @@ async fn children_interleave_at_checkpoints_on_one_worker() {
     let log: Arc<Mutex<Vec<u8>>> = Arc::default();
     let l = log.clone();
     open_nursery(|n| async move {
-        for me in [b'a', b'b'] {
-            let l = l.clone();
-            n.spawn(async move {
-                for _ in 0..5 {
-                    l.lock().unwrap().push(me);
-                    checkpoint().await;
-                }
-                Ok::<_, ()>(())
-            });
-        }
+        // Spawned from a task on the worker, so that both are queued before either runs
+        // (spawns from the block_on thread could reach the worker one at a time).
+        let spawner = n.clone();
+        n.spawn(async move {
+            for me in [b'a', b'b'] {
+                let l = l.clone();
+                spawner.spawn(async move {
+                    for _ in 0..5 {
+                        l.lock().unwrap().push(me);
+                        checkpoint().await;
+                    }
+                    Ok::<_, ()>(())
+                });
+            }
+            Ok(())
+        });
         Ok(())
     })
     .await

@@ -444,6 +444,9 @@ impl Node {
             inner.key_in_parent = Some(key);
             node.set(REGISTERED);
             drop(inner);
+            if parent.has(REGISTERED) {
+                return; // the usual case: a nursery inside a registered nursery
+            }
             node = parent;
         }
     }
@@ -587,6 +590,44 @@ impl Drop for Node {
             };
         }
     }
+}
+
+crate::sync::thread_local! {
+    /// Scope nodes ready for reuse by `move_on_after` and friends on this thread.
+    static POOL: std::cell::RefCell<Vec<Arc<Node>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// How many nodes a thread keeps for reuse.
+const POOL_SIZE: usize = 16;
+
+/// A fresh scope node: from this thread's pool, or newly allocated.
+pub(crate) fn pooled_scope() -> Arc<Node> {
+    POOL.with(|pool| pool.borrow_mut().pop())
+        .unwrap_or_else(|| Arc::new(Node::new(Kind::Scope)))
+}
+
+/// Returns a node to this thread's pool when nothing else refers to it and it only ever did
+/// what a scope around a body that finished at once does (entered and exited: no deadline
+/// armed, no waker kept, never registered, never cancelled or shielded). It is then reset to
+/// the state `Node::new` makes.
+pub(crate) fn recycle(mut node: Arc<Node>) {
+    let Some(unique) = Arc::get_mut(&mut node) else {
+        return;
+    };
+    if unique.flags() != ENTERED | EXITED || unique.decision.is_pinned() {
+        return;
+    }
+    unique.flags.store(0, Ordering::Relaxed);
+    unique.deadline.store(u64::MAX, Ordering::Relaxed);
+    unique.decision.set_parent(std::ptr::null());
+    let parent = unique.take_parent();
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < POOL_SIZE {
+            pool.push(node);
+        }
+    });
+    drop(parent);
 }
 
 /// What the timer wheel does when a deadline passes (loom models call it directly).

@@ -861,7 +861,8 @@ where
         let root: &Decision = this.root;
         let node: &Arc<Node> = this.context.as_ref().unwrap_or(&this.shared.node);
         let _context = context::enter(node, root);
-        let cancelled = || node.effectively_cancelled() && !root.is_pinned();
+        // Pins are checked first: one load, while the walk reads every ancestor.
+        let cancelled = || !root.is_pinned() && node.effectively_cancelled();
         if *this.polled && cancelled() {
             drop_future(this.future, this.shared, this.origin);
             return Poll::Ready(None);

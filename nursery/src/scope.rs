@@ -14,6 +14,7 @@ use creche_timer::Instant;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
@@ -280,22 +281,44 @@ fn now_plus(duration: Duration) -> Instant {
 /// whether to drop the body.
 #[derive(Debug)]
 pub(crate) struct Region {
-    pub(crate) node: Arc<Node>,
+    /// Taken out (exactly once) by `Drop`, to go back to the pool.
+    pub(crate) node: ManuallyDrop<Arc<Node>>,
     entered: bool,
     polled: bool,
     armed: bool,
+    /// The node came from this thread's pool (no handle to it exists): it goes back there.
+    pooled: bool,
     owner: Option<Waker>,
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: `node` is not used after this, and this is the only place that takes it.
+        let node = unsafe { ManuallyDrop::take(&mut self.node) };
+        if self.pooled {
+            crate::node::recycle(node);
+        }
+    }
 }
 
 impl Region {
     pub(crate) fn new(node: Arc<Node>) -> Region {
         Region {
-            node,
+            node: ManuallyDrop::new(node),
             entered: false,
             polled: false,
             armed: false,
+            pooled: false,
             owner: None,
         }
+    }
+
+    /// A region on a scope node of this thread's pool, for scopes nobody holds a handle to
+    /// (`move_on_after` and friends): no allocation per scope.
+    fn pooled() -> Region {
+        let mut region = Region::new(crate::node::pooled_scope());
+        region.pooled = true;
+        region
     }
 
     pub(crate) fn is_entered(&self) -> bool {
@@ -388,7 +411,7 @@ impl<F> fmt::Debug for Run<F> {
             .field(
                 "scope",
                 &CancelScope {
-                    node: self.region.node.clone(),
+                    node: Arc::clone(&self.region.node),
                 },
             )
             .finish_non_exhaustive()
@@ -397,8 +420,12 @@ impl<F> fmt::Debug for Run<F> {
 
 impl<F: Future> Run<F> {
     fn new(node: Arc<Node>, body: F, relative: Option<Duration>) -> Run<F> {
+        Run::with_region(Region::new(node), body, relative)
+    }
+
+    fn with_region(region: Region, body: F, relative: Option<Duration>) -> Run<F> {
         Run {
-            region: Region::new(node),
+            region,
             relative,
             body: Some(body),
             done: false,
@@ -428,10 +455,9 @@ impl<F: Future> Future for Run<F> {
                 this.region.node.register_upward();
             }
         }
-        let node = this.region.node.clone();
-        let _context = context::enter(&node, &node.decision);
+        let _context = context::enter(&this.region.node, &this.region.node.decision);
         if this.region.should_drop(false) {
-            return finish(this.body, this.done, &node, None);
+            return finish(this.body, this.done, &this.region.node, None);
         }
         this.region.mark_polled();
         let body = this
@@ -440,11 +466,11 @@ impl<F: Future> Future for Run<F> {
             .as_pin_mut()
             .expect("body present until done");
         match body.poll(cx) {
-            Poll::Ready(output) => finish(this.body, this.done, &node, Some(output)),
+            Poll::Ready(output) => finish(this.body, this.done, &this.region.node, Some(output)),
             Poll::Pending => {
                 this.region.on_pending(cx.waker());
                 if this.region.should_drop(false) {
-                    return finish(this.body, this.done, &node, None);
+                    return finish(this.body, this.done, &this.region.node, None);
                 }
                 Poll::Pending
             }
@@ -490,7 +516,7 @@ fn finish<F, T>(
 /// # });
 /// ```
 pub fn move_on_after<F: Future>(duration: Duration, body: F) -> Run<F> {
-    Run::new(Arc::new(Node::new(Kind::Scope)), body, Some(duration))
+    Run::with_region(Region::pooled(), body, Some(duration))
 }
 
 /// Runs `body` until `deadline`: `Some(output)`, or `None` if the deadline came first.
@@ -507,9 +533,9 @@ pub fn move_on_after<F: Future>(duration: Duration, body: F) -> Run<F> {
 /// # });
 /// ```
 pub fn move_on_at<F: Future>(deadline: Instant, body: F) -> Run<F> {
-    let scope = CancelScope::new();
-    scope.set_deadline(deadline);
-    Run::new(scope.node, body, None)
+    let region = Region::pooled();
+    region.node.set_deadline(deadline);
+    Run::with_region(region, body, None)
 }
 
 /// The deadline of [`fail_after`] or [`fail_at`] passed before the body completed.
