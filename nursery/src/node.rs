@@ -22,7 +22,10 @@
 //! decision point that encloses it in the same task (their `Decision` structs form a chain through
 //! `Decision::parent`). A shielded scope pins while it runs with its shield up; a nursery pins
 //! while it has live children; a pending `start` pins while its child has not been handed over.
-//! Pins never cross a task boundary: a child task's root decision has no parent. Every change
+//! Counts are hierarchical: a decision point counts the pinned things directly inside it, and a
+//! change travels outward only when a count moves between 0 and 1 (see `adjust_chain`), so every
+//! enclosing count is non-zero while anything inside is pinned. Pins never cross a task
+//! boundary: a child task's root decision has no parent. Every change
 //! of a pin is made under the lock of the node that owns it, which is also where that region
 //! records that it has exited; so a pointer in the chain is never used after the decision point
 //! it names is gone (a decision point outlives the regions inside its body).
@@ -103,7 +106,12 @@ impl Decision {
         self.parent.load(Ordering::Acquire)
     }
 
-    /// Adds `delta` (+1 or -1) to every decision point from `start` outward.
+    /// Pins (or unpins) the decision point `start`, and its enclosing ones as far as needed:
+    /// a decision point's count is the number of pinned things directly inside it (regions,
+    /// and inner decision points that are pinned), so a change travels outward only while a
+    /// count moves between 0 and 1. A region nested deep in one task costs two or three atomic
+    /// operations, not one per enclosing scope. Every enclosing count stays at least 1 while
+    /// anything inside is pinned: an unpin travels only from a count that reaches 0.
     ///
     /// # Safety
     ///
@@ -114,10 +122,13 @@ impl Decision {
         while !current.is_null() {
             // SAFETY: the caller guarantees the chain is alive.
             let decision = unsafe { &*current };
-            if pin {
-                decision.pins.fetch_add(1, Ordering::AcqRel);
+            let before = if pin {
+                decision.pins.fetch_add(1, Ordering::AcqRel)
             } else {
-                decision.pins.fetch_sub(1, Ordering::AcqRel);
+                decision.pins.fetch_sub(1, Ordering::AcqRel)
+            };
+            if before != usize::from(!pin) {
+                return; // this count was (and stays) non-zero: the outer ones are unchanged
             }
             current = decision.parent();
         }
@@ -600,25 +611,68 @@ crate::sync::thread_local! {
 /// How many nodes a thread keeps for reuse.
 const POOL_SIZE: usize = 16;
 
-/// A fresh scope node: from this thread's pool, or newly allocated.
-pub(crate) fn pooled_scope() -> Arc<Node> {
-    POOL.with(|pool| pool.borrow_mut().pop())
-        .unwrap_or_else(|| Arc::new(Node::new(Kind::Scope)))
+/// A fresh node of `kind`: from this thread's pool, or newly allocated.
+pub(crate) fn pooled(
+    kind: Kind,
+    site: Option<&'static std::panic::Location<'static>>,
+) -> Arc<Node> {
+    match POOL.with(|pool| pool.borrow_mut().pop()) {
+        Some(mut node) => {
+            let fresh = Arc::get_mut(&mut node).expect("pooled nodes are unshared");
+            fresh.kind = kind;
+            fresh.site = site;
+            node
+        }
+        None => Arc::new(Node::with_site(kind, site)),
+    }
 }
 
-/// Returns a node to this thread's pool when nothing else refers to it and it only ever did
-/// what a scope around a body that finished at once does (entered and exited: no deadline
-/// armed, no waker kept, never registered, never cancelled or shielded). It is then reset to
-/// the state `Node::new` makes.
+/// A fresh scope node (see [`pooled`]).
+pub(crate) fn pooled_scope() -> Arc<Node> {
+    pooled(Kind::Scope, None)
+}
+
+/// The largest child list a pooled node keeps (its allocation is reused by the next nursery).
+const POOLED_TASKS_CAPACITY: usize = 64;
+
+/// Returns a node to this thread's pool when nothing else refers to it, resetting it to the
+/// state `Node::new` makes. The common case, a scope around a body that finished at once
+/// (entered and exited, nothing else), costs a few stores; a nursery's node is reset under its
+/// locks (its child list keeps its allocation). A node that still holds anything it cannot
+/// shed cheaply (sub-nodes, a registration, a hand-over's history) is simply dropped.
 pub(crate) fn recycle(mut node: Arc<Node>) {
     let Some(unique) = Arc::get_mut(&mut node) else {
         return;
     };
-    if unique.flags() != ENTERED | EXITED || unique.decision.is_pinned() {
+    let flags = unique.flags();
+    if flags & EXITED == 0 || flags & REGISTERED != 0 || unique.decision.is_pinned() {
         return;
+    }
+    if unique.kind != Kind::Scope || flags != ENTERED | EXITED {
+        let mut inner = unique.inner.lock();
+        if !inner.subnodes.is_empty()
+            || inner.key_in_parent.is_some()
+            || inner.starting_task.is_some()
+            || !inner.retired_parents.is_empty()
+        {
+            return;
+        }
+        inner.owner = None;
+        inner.children_pinning = false;
+        inner.detached = false;
+        if inner.tasks.capacity() > POOLED_TASKS_CAPACITY {
+            inner.tasks = Slab::new();
+        } else {
+            inner.tasks.clear();
+        }
+        drop(inner);
+        let mut timer = unique.timer.lock();
+        timer.entry = None;
+        timer.handle = None;
     }
     unique.flags.store(0, Ordering::Relaxed);
     unique.deadline.store(u64::MAX, Ordering::Relaxed);
+    unique.task.store(0, Ordering::Relaxed);
     unique.decision.set_parent(std::ptr::null());
     let parent = unique.take_parent();
     POOL.with(|pool| {

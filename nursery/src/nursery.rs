@@ -650,8 +650,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         if *this.phase == Phase::Init {
-            let node = Arc::new(Node::with_site(Kind::Nursery, Some(this.site)));
-            let mut region = Region::new(node.clone());
+            let node = crate::node::pooled(Kind::Nursery, Some(this.site));
+            let mut region = Region::returning_to_pool(node.clone());
             region.enter("open_nursery: the nursery");
             node.register_upward();
             let runtime = creche_runtime::Handle::try_current()

@@ -316,7 +316,13 @@ impl Region {
     /// A region on a scope node of this thread's pool, for scopes nobody holds a handle to
     /// (`move_on_after` and friends): no allocation per scope.
     fn pooled() -> Region {
-        let mut region = Region::new(crate::node::pooled_scope());
+        Region::returning_to_pool(crate::node::pooled_scope())
+    }
+
+    /// A region whose node goes back to this thread's pool when the region is dropped, if
+    /// nothing else refers to it then.
+    pub(crate) fn returning_to_pool(node: Arc<Node>) -> Region {
+        let mut region = Region::new(node);
         region.pooled = true;
         region
     }
