@@ -165,14 +165,22 @@ where
             let taken = std::mem::replace(&mut *slot.lock(), Slot::Taken);
             match taken {
                 Slot::Done(value) => values.push(value),
-                Slot::Item(_) | Slot::Taken => {
+                Slot::Item(item) => {
                     // The workers stopped early without a failure: a scope around this call was
-                    // cancelled (or its deadline passed). This checkpoint does not complete while
-                    // it is, and that scope drops this future here.
+                    // cancelled (or its deadline passed), and the checkpoint does not complete
+                    // while it is, so that scope drops this future here. If it completes (a
+                    // shield went up meanwhile), the job is done here instead.
                     checkpoint().await;
-                    unreachable!(
-                        "creche: map_concurrent at {site}: its workers stopped early, but the \
-                         calling code is not cancelled"
+                    values.push((shared.f)(item).await?);
+                }
+                Slot::Taken => {
+                    // A job was cancelled mid-way: so is the calling code, and this checkpoint
+                    // is where its scope drops this future.
+                    checkpoint().await;
+                    panic!(
+                        "creche: map_concurrent at {site}: a job was cancelled, and then a shield \
+                         went up around the call before the cancellation reached it: the job's \
+                         result is lost"
                     );
                 }
             }

@@ -25,10 +25,12 @@
 //! Counts are hierarchical: a decision point counts the pinned things directly inside it, and a
 //! change travels outward only when a count moves between 0 and 1 (see `adjust_chain`), so every
 //! enclosing count is non-zero while anything inside is pinned. Pins never cross a task
-//! boundary: a child task's root decision has no parent. Every change
-//! of a pin is made under the lock of the node that owns it, which is also where that region
-//! records that it has exited; so a pointer in the chain is never used after the decision point
-//! it names is gone (a decision point outlives the regions inside its body).
+//! boundary: a child task's root decision has no parent. Decision points are kept alive by
+//! whoever may adjust them: a node holds its parent node (whose decision is its enclosing one)
+//! or, at the top of a child task, the task's root decision (an `Arc`); a pending `start` holds
+//! the decision it pinned. So a region whose future is moved to another task and outlives the
+//! first one touches stale but live counters, never freed memory. A shield's pin changes are
+//! made under its node's lock, which is also where it records that it has exited.
 //!
 //! **Reaching every task.** `cancel()` (and a shield toggle) wakes the owner task of the node and
 //! walks the node's registry: registered sub-nodes (skipping shielded ones for a cancel) and the
@@ -115,8 +117,10 @@ impl Decision {
     ///
     /// # Safety
     ///
-    /// Every decision point in the chain from `start` is alive: the caller is a region nested in
-    /// all of them and has not exited (see the module doc).
+    /// `start` is alive (the caller holds what keeps it alive: its node, or a task root's
+    /// `Arc`). Then so is every decision point further out: a node keeps its parent decision
+    /// alive (its parent node's own, through the parent link, or a task's root, through
+    /// `root_decision`), and a task's root has no parent.
     pub(crate) unsafe fn adjust_chain(start: *const Decision, pin: bool) {
         let mut current = start;
         while !current.is_null() {
@@ -179,6 +183,9 @@ pub(crate) struct Node {
     /// (`TaskId::as_u64`, 0 for none; recorded when the node registers.)
     task: std::sync::atomic::AtomicU64,
     pub(crate) decision: Decision,
+    /// Keeps a task's root decision alive when it is this node's enclosing decision point (the
+    /// parent decision is otherwise the parent node's own, kept alive by the parent link).
+    root_decision: std::sync::OnceLock<Arc<Decision>>,
     pub(crate) inner: Mutex<Inner>,
     timer: Mutex<DeadlineTimer>,
 }
@@ -210,6 +217,7 @@ impl Node {
             kind,
             task: std::sync::atomic::AtomicU64::new(0),
             decision: Decision::new(),
+            root_decision: std::sync::OnceLock::new(),
             inner: Mutex::new(Inner::default()),
             timer: Mutex::new(DeadlineTimer::default()),
         }
@@ -260,6 +268,12 @@ impl Node {
                 .swap(Arc::into_raw(parent).cast_mut(), Ordering::AcqRel);
             debug_assert!(old.is_null(), "a node's parent is set once at entry");
         }
+    }
+
+    /// At entry: the enclosing decision point is a task's root; keep it alive and link to it.
+    pub(crate) fn keep_root_decision(&self, root: Arc<Decision>) {
+        self.decision.set_parent(Arc::as_ptr(&root));
+        let _ = self.root_decision.set(root);
     }
 
     /// Moves a started child's node under `new_parent`, keeping the old parent alive for walks
@@ -401,8 +415,8 @@ impl Node {
             let running = flags & ENTERED != 0 && flags & EXITED == 0;
             let pinning = flags & SHIELD_PINNING != 0;
             if running && shield != pinning {
-                // SAFETY: the region runs (checked under the lock; `exit` takes it whenever
-                // SHIELD or SHIELD_PINNING was set), so every enclosing decision point is alive.
+                // SAFETY: the parent decision is kept alive by this node (its
+                // node's parent link or `root_decision`), which `self` holds; see `adjust_chain`.
                 unsafe { Decision::adjust_chain(self.decision.parent(), shield) };
                 if shield {
                     self.set(SHIELD_PINNING);
@@ -423,7 +437,8 @@ impl Node {
         let flags = self.flags();
         if flags & SHIELD != 0 && flags & SHIELD_PINNING == 0 {
             self.set(SHIELD_PINNING);
-            // SAFETY: called at entry, from inside every enclosing decision point's body.
+            // SAFETY: the parent decision is kept alive by this node (its
+            // node's parent link or `root_decision`), which `self` holds; see `adjust_chain`.
             unsafe { Decision::adjust_chain(self.decision.parent(), true) };
         }
     }
@@ -437,8 +452,8 @@ impl Node {
         loop {
             // Lock order: a node before its parent, never the reverse.
             let mut inner = node.inner.lock();
-            if inner.key_in_parent.is_some() {
-                return;
+            if inner.key_in_parent.is_some() || node.has(EXITED) {
+                return; // registered already, or gone (a hand-over racing a foreign drop)
             }
             // The nodes registered here were all entered on this task (a chain from another
             // task reaches this one through a nursery, which registered at its entry).
@@ -493,7 +508,11 @@ impl Node {
         }
         if flags & ARMED != 0 {
             let mut timer = self.timer.lock();
-            self.arm_locked(&mut timer);
+            // `exit` sets EXITED before it takes this lock to drop the entry: checked here, no
+            // entry is made again after it.
+            if !self.has(EXITED) {
+                self.arm_locked(&mut timer);
+            }
         }
         let _ = self.cancel_called();
     }
@@ -518,7 +537,8 @@ impl Node {
         if timer.handle.is_none() {
             timer.handle = TimerHandle::try_current();
         }
-        if self.deadline() != Instant::MAX {
+        // SeqCst, paired with `set_deadline`'s store and load: one of the two sees the other.
+        if self.deadline.load(Ordering::SeqCst) != u64::MAX {
             self.arm_locked(&mut timer);
         }
     }
@@ -539,7 +559,9 @@ impl Node {
             Some(entry) => {
                 entry.reset(deadline);
                 let waker = Waker::from(Arc::new(DeadlineWaker(Arc::downgrade(self))));
-                entry.register(&waker);
+                if !entry.register(&waker) {
+                    self.cancel(); // already passed (maybe on a thread with no clock to read)
+                }
             }
             None => {
                 let mut entry = TimerEntry::new(handle, deadline);
@@ -563,9 +585,8 @@ impl Node {
             let mut inner = self.inner.lock();
             if self.flags() & SHIELD_PINNING != 0 {
                 self.flags.fetch_and(!SHIELD_PINNING, Ordering::SeqCst);
-                // SAFETY: the region is exiting from inside its enclosing decision points,
-                // which are still alive; EXITED is set, and a toggle that raced it either saw
-                // EXITED under this lock (and left the pin to us) or finished before.
+                // SAFETY: the parent decision is kept alive by this node (its
+                // node's parent link or `root_decision`), which `self` holds; see `adjust_chain`.
                 unsafe { Decision::adjust_chain(self.decision.parent(), false) };
             }
             inner.owner = None;
@@ -674,6 +695,7 @@ pub(crate) fn recycle(mut node: Arc<Node>) {
     unique.deadline.store(u64::MAX, Ordering::Relaxed);
     unique.task.store(0, Ordering::Relaxed);
     unique.decision.set_parent(std::ptr::null());
+    let root = unique.root_decision.take();
     let parent = unique.take_parent();
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
@@ -681,7 +703,7 @@ pub(crate) fn recycle(mut node: Arc<Node>) {
             pool.push(node);
         }
     });
-    drop(parent);
+    drop((parent, root));
 }
 
 /// What the timer wheel does when a deadline passes (loom models call it directly).

@@ -408,8 +408,8 @@ impl<E> NurseryShared<E> {
         let mut inner = self.node.inner.lock();
         if !inner.children_pinning && !inner.detached {
             inner.children_pinning = true;
-            // SAFETY: the nursery's future is alive (not detached, checked under the lock its
-            // drop takes), so the decision points around it are too.
+            // SAFETY: the parent decision is kept alive by this node (the nursery
+            // node's parent link or `root_decision`), which `self.node` holds; see `adjust_chain`.
             unsafe { Decision::adjust_chain(self.node.decision.parent(), true) };
         }
         if inner.tasks.len() == inner.tasks.capacity() {
@@ -492,7 +492,8 @@ impl<E> NurseryShared<E> {
         }
         if inner.children_pinning && !inner.detached && self.live_children() == 0 {
             inner.children_pinning = false;
-            // SAFETY: called from the nursery's poll, inside the decision points around it.
+            // SAFETY: the parent decision is kept alive by this node (the nursery
+            // node's parent link or `root_decision`), which `self.node` holds; see `adjust_chain`.
             unsafe { Decision::adjust_chain(self.node.decision.parent(), false) };
         }
         if close {
@@ -609,8 +610,8 @@ impl<E> NurseryShared<E> {
             self.live.fetch_or(CLOSED, Ordering::SeqCst);
             let mut inner = self.node.inner.lock();
             if inner.children_pinning && !inner.detached {
-                // SAFETY: this runs inside the drop of the nursery's future, from within the
-                // decision points around it, which are still alive.
+                // SAFETY: the parent decision is kept alive by this node (the nursery
+                // node's parent link or `root_decision`), which `self.node` holds; see `adjust_chain`.
                 unsafe { Decision::adjust_chain(self.node.decision.parent(), false) };
             }
             inner.children_pinning = false;
@@ -674,7 +675,7 @@ where
             *this.region = Some(region);
             let body = {
                 let node = &this.shared.as_ref().expect("set").node;
-                let _context = context::enter(node, &node.decision);
+                let _context = context::enter(node, None);
                 init(nursery)
             };
             this.body.set(Some(body));
@@ -683,7 +684,7 @@ where
         let region = this.region.as_mut().expect("set after Init");
         if *this.phase == Phase::Body {
             let node = &shared.node;
-            let _context = context::enter(node, &node.decision);
+            let _context = context::enter(node, None);
             let mut dropped = region.should_drop(shared.has_failed());
             if !dropped {
                 region.mark_polled();
@@ -828,9 +829,10 @@ pin_project! {
         // The node the child runs in when it is not the nursery's (a child being started).
         pub(crate) context: Option<Arc<Node>>,
         pub(crate) key: usize,
-        // Pinned by regions inside the child; other threads reach it through raw pointers, so
-        // the type is !Unpin and the field is only used through shared references.
-        pub(crate) root: Decision,
+        // The child's root decision point, pinned by regions inside the child; shared (an
+        // `Arc`) because a region entered here keeps it alive, even if that region's future
+        // is later moved to another task and outlives this one.
+        pub(crate) root: Arc<Decision>,
         pub(crate) polled: bool,
         pub(crate) origin: Origin,
         #[pin]
@@ -858,9 +860,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut this = self.project();
-        let root: &Decision = this.root;
+        let root: &Arc<Decision> = this.root;
         let node: &Arc<Node> = this.context.as_ref().unwrap_or(&this.shared.node);
-        let _context = context::enter(node, root);
+        let _context = context::enter(node, Some(root));
         // Pins are checked first: one load, while the walk reads every ancestor.
         let cancelled = || !root.is_pinned() && node.effectively_cancelled();
         if *this.polled && cancelled() {

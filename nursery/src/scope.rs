@@ -15,6 +15,7 @@ use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker, ready};
@@ -338,9 +339,15 @@ impl Region {
             before & ENTERED == 0,
             "creche: {what} has already run a body; a scope runs exactly one"
         );
-        context::with_current(|parent, decision| {
+        context::with_current(|parent, root| {
             self.node.set_parent(parent.cloned());
-            self.node.decision.set_parent(decision);
+            match (parent, root) {
+                // A task's root decision: kept alive by this node from now on.
+                (_, Some(root)) => self.node.keep_root_decision(root.clone()),
+                // The parent node's own decision: kept alive by the parent link.
+                (Some(parent), None) => self.node.decision.set_parent(&parent.decision),
+                (None, None) => {}
+            }
         });
         if self.node.has(SHIELD) {
             self.node.pin_shield_at_entry();
@@ -403,9 +410,13 @@ pin_project! {
     impl<F> PinnedDrop for Run<F> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
-            this.body.set(None);
+            // The region ends even if the body's destructor panics (a shield's pin must go).
+            let dropped = catch_unwind(AssertUnwindSafe(|| this.body.set(None)));
             if this.region.is_entered() && !*this.done {
                 this.region.node.exit(false);
+            }
+            if let Err(payload) = dropped {
+                resume_unwind(payload);
             }
         }
     }
@@ -461,7 +472,7 @@ impl<F: Future> Future for Run<F> {
                 this.region.node.register_upward();
             }
         }
-        let _context = context::enter(&this.region.node, &this.region.node.decision);
+        let _context = context::enter(&this.region.node, None);
         if this.region.should_drop(false) {
             return finish(this.body, this.done, &this.region.node, None);
         }

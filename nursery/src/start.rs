@@ -142,6 +142,12 @@ impl<V: Send, E: Send> Sink<V> for StartShared<V, E> {
             self.hidden.replace_parent(&mut inner, self.target.clone());
         }
         self.hidden.register_upward();
+        // A cancellation of the nursery whose walk ran before the hidden node was registered
+        // under it did not reach the child's own nurseries: walk now (the walk set its flag
+        // before it took the lock `register_upward` took, so it shows here).
+        if self.hidden.effectively_cancelled() {
+            self.hidden.wake_subtree(true);
+        }
         let task = {
             let mut target = self.target.inner.lock();
             if let Some(entry) = target.tasks.get_mut(self.key) {
@@ -267,20 +273,35 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
         let this = self.project();
         let polled = catch_unwind(AssertUnwindSafe(|| this.future.poll(cx)));
-        let moved = this.shared.state.lock().moved;
+        if polled.as_ref().is_ok_and(Poll::is_pending) {
+            return Poll::Pending;
+        }
+        *this.finished = true;
+        // Decided and recorded under one hold of the lock: a `started` from another thread
+        // either moved the child before (the outcome is the nursery's) or finds it ended.
+        let mut state = this.shared.state.lock();
+        if state.moved {
+            drop(state);
+            return match polled {
+                Ok(Poll::Ready(result)) => Poll::Ready(result.map(drop)),
+                Ok(Poll::Pending) => unreachable!("handled above"),
+                Err(payload) => resume_unwind(payload),
+            };
+        }
         let ended = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(result)) if moved => {
-                *this.finished = true;
-                return Poll::Ready(result.map(drop));
-            }
-            Err(payload) if moved => resume_unwind(payload),
             Ok(Poll::Ready(Ok(_))) => Ended::Returned,
             Ok(Poll::Ready(Err(error))) => Ended::Failed(error),
+            Ok(Poll::Pending) => unreachable!("handled above"),
             Err(payload) => Ended::Panicked(payload),
         };
-        *this.finished = true;
-        this.shared.end(ended);
+        if state.ended.is_none() {
+            state.ended = Some(ended);
+        }
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
         Poll::Ready(Ok(()))
     }
 }
@@ -335,15 +356,24 @@ pub struct Start<E, V, F> {
     init: Option<F>,
     shared: Option<Arc<dyn StartPoll<V, E>>>,
     /// The caller's decision chain, pinned while the start is pending.
-    pinned: Option<*const Decision>,
+    pinned: Option<PinnedDecision>,
     site: &'static Location<'static>,
     done: bool,
     _value: std::marker::PhantomData<fn() -> V>,
 }
 
-// SAFETY: the raw pointer names decision points of the task that owns this future and is only
-// used from its polls and its drop (in that task); everything else is Send.
-unsafe impl<E: Send, V, F: Send> Send for Start<E, V, F> {}
+/// A decision point pinned by a pending `start`, with what keeps it alive.
+struct PinnedDecision {
+    decision: *const Decision,
+    _root: Option<Arc<Decision>>,
+    _owner: Option<Arc<Node>>,
+}
+
+// SAFETY: the pointer is kept alive by the two `Arc`s (a task's root decision, or the node that
+// owns the decision), and a `Decision` is only atomics, so it may be used from any thread.
+unsafe impl Send for PinnedDecision {}
+// SAFETY: as above; `&PinnedDecision` gives no access to the pointer.
+unsafe impl Sync for PinnedDecision {}
 
 impl<E, V, F> Unpin for Start<E, V, F> {}
 
@@ -400,7 +430,9 @@ impl<V: Send, E: Send> StartPoll<V, E> for StartShared<V, E> {
 
     fn abandon(&self) {
         let moved = self.state.lock().moved;
-        if !moved && let Some(task) = self.hidden.inner.lock().starting_task.clone() {
+        // Not under the hidden node's lock: dropping the child in place exits that node.
+        let task = self.hidden.inner.lock().starting_task.clone();
+        if !moved && let Some(task) = task {
             task.abort_now();
         }
     }
@@ -431,15 +463,18 @@ where
                 return Poll::Ready(Err(StartError::Closed));
             };
             let hidden = Arc::new(Node::with_site(Kind::Starting, Some(this.site)));
-            context::with_current(|parent, decision| {
-                hidden.set_parent(parent.cloned());
-                if !decision.is_null() {
-                    // SAFETY: the decision points around this poll are alive; the matching
-                    // unpin happens in this task, before they end (completion or drop).
-                    unsafe { Decision::adjust_chain(decision, true) };
-                    this.pinned = Some(decision);
-                }
-            });
+            hidden.set_parent(context::current_node());
+            let (decision, root, owner) = context::current_decision();
+            if !decision.is_null() {
+                // SAFETY: the decision point is kept alive by `root` or `owner`, held in
+                // `pinned` until the matching unpin.
+                unsafe { Decision::adjust_chain(decision, true) };
+                this.pinned = Some(PinnedDecision {
+                    decision,
+                    _root: root,
+                    _owner: owner,
+                });
+            }
             hidden.set(ENTERED);
             hidden.register_upward();
             let shared = Arc::new(StartShared {
@@ -456,9 +491,23 @@ where
             let status = TaskStatus {
                 sink: Some(shared.clone() as Arc<dyn Sink<V>>),
             };
-            let future = {
-                let _context = context::enter(&hidden, &hidden.decision);
-                f(status)
+            let made = {
+                let _context = context::enter(&hidden, None);
+                catch_unwind(AssertUnwindSafe(|| f(status)))
+            };
+            let future = match made {
+                Ok(future) => future,
+                Err(payload) => {
+                    // `f` panicked before there was a child: undo the entry and the node, so
+                    // that the nursery does not wait for a child that never existed.
+                    let entry = nursery.node.inner.lock().tasks.try_remove(key);
+                    drop(entry);
+                    nursery.remove_child();
+                    hidden.exit(false);
+                    this.done = true;
+                    this.unpin();
+                    resume_unwind(payload);
+                }
             };
             let join = nursery.spawn_child(
                 StartChild {
@@ -491,10 +540,10 @@ where
 
 impl<E, V, F> Start<E, V, F> {
     fn unpin(&mut self) {
-        if let Some(decision) = self.pinned.take() {
-            // SAFETY: pinned at the first poll from inside these decision points, which
-            // outlive this future (it is part of their bodies).
-            unsafe { Decision::adjust_chain(decision, false) };
+        if let Some(pinned) = self.pinned.take() {
+            // SAFETY: `pinned` keeps the decision point alive, and each decision point keeps
+            // its parent alive (see `Decision::adjust_chain`).
+            unsafe { Decision::adjust_chain(pinned.decision, false) };
         }
     }
 }
@@ -528,7 +577,7 @@ impl<E: Send + 'static> NurseryShared<E> {
             shared: self.clone(),
             context,
             key,
-            root: Decision::new(),
+            root: Arc::new(Decision::new()),
             polled: false,
             origin,
             _pinned: PhantomPinned,
