@@ -325,14 +325,16 @@ fn a_passed_deadline_stops_cpu_jobs_between_items() {
     let clock = MockClock::new(); // stands still unless jumped
     let rt = runtime_on(2, clock.clone());
     let started = Counter::new();
-    let s = started.clone();
+    let at_jump = Arc::new(AtomicUsize::new(usize::MAX));
+    let (s, j) = (started.clone(), at_jump.clone());
     let out = rt.block_on(move_on_after(
         secs(10),
         map_concurrent(0..1000u32, 2, move |i| {
             s.incr();
-            let clock = clock.clone();
+            let (clock, s, j) = (clock.clone(), s.clone(), j.clone());
             async move {
                 if i == 10 {
+                    j.store(s.get(), SeqCst);
                     clock.jump(secs(20)).unwrap();
                 }
                 Ok::<_, ()>(i)
@@ -340,8 +342,15 @@ fn a_passed_deadline_stops_cpu_jobs_between_items() {
         }),
     ));
     assert_eq!(out, None);
-    // Job 10 and at most one job in flight on the other worker ran after the jump.
-    assert!(started.get() <= 12, "{} jobs started", started.get());
+    // After the jump, each worker starts at most the one job it had already claimed (the
+    // other worker may have run ahead before job 10 was polled: only the count matters).
+    let at_jump = at_jump.load(SeqCst);
+    assert!(at_jump < 1000, "job 10 ran");
+    assert!(
+        started.get() <= at_jump + 2,
+        "{} jobs started, {at_jump} when the clock jumped",
+        started.get()
+    );
 }
 
 /// The jobs run in parallel on different worker threads: two jobs that never wait each spin
