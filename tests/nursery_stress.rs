@@ -204,12 +204,6 @@ fn stress(rt: creche::Runtime, tick: Duration) {
         );
     }
 
-    if std::env::var("CRECHE_STRESS_DEBUG").is_ok() {
-        std::thread::spawn(|| {
-            std::thread::sleep(Duration::from_secs(4));
-            eprintln!("TREE:\n{}", task_tree());
-        });
-    }
     let (spawned, drops) = (Counter::new(), Counter::new());
     let (opened, returned) = (Counter::new(), Counter::new());
     let mut items = 0;
