@@ -4,8 +4,8 @@
 //! and the task tree holds nothing of this test.
 //!
 //! The randomness is a seeded xorshift: set `CRECHE_SEED` to replay a run; the seed is printed
-//! if the test fails. With `CRECHE_STRESS_DEBUG` set, each round is announced on stderr and the
-//! task tree is dumped after 4 s (to see what hangs).
+//! if the test fails. With `CRECHE_STRESS_DEBUG` set, each round is announced on stderr; a hang
+//! prints the seed and the task tree before the watchdog aborts.
 
 mod common;
 
