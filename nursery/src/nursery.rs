@@ -47,7 +47,6 @@ use pin_project_lite::pin_project;
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomPinned;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -324,7 +323,7 @@ impl<E: Send + 'static> Nursery<E> {
             body: false,
         };
         let (key, token) = self.shared.add_child(&origin, false).ok_or(Closed)?;
-        let join = self.shared.spawn_child(future, None, key, origin);
+        let join = self.shared.spawn_child(future, None, origin);
         self.shared
             .attach_task(key, token, join.abort_handle(), &self.shared.node);
         Ok(TaskHandle { join })
@@ -828,15 +827,12 @@ pin_project! {
         pub(crate) shared: Arc<NurseryShared<E>>,
         // The node the child runs in when it is not the nursery's (a child being started).
         pub(crate) context: Option<Arc<Node>>,
-        pub(crate) key: usize,
         // The child's root decision point, pinned by regions inside the child; shared (an
         // `Arc`) because a region entered here keeps it alive, even if that region's future
         // is later moved to another task and outlives this one.
         pub(crate) root: Arc<Decision>,
         pub(crate) polled: bool,
         pub(crate) origin: Origin,
-        #[pin]
-        pub(crate) _pinned: PhantomPinned,
     }
 
     impl<F, E> PinnedDrop for Child<F, E> {
@@ -904,5 +900,28 @@ fn drop_future<F, E>(future: Pin<&mut Option<F>>, shared: &NurseryShared<E>, ori
     let mut future = future;
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| future.set(None))) {
         shared.record(Failure::Panic(payload, origin.clone()));
+    }
+}
+
+impl<E: Send + 'static> NurseryShared<E> {
+    /// Spawns the task of a child whose entry `key` already exists.
+    pub(crate) fn spawn_child<Fut, T>(
+        self: &Arc<Self>,
+        future: Fut,
+        context: Option<Arc<Node>>,
+        origin: Origin,
+    ) -> creche_runtime::JoinHandle<Option<T>>
+    where
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.runtime().spawn(Child {
+            future: Some(future),
+            shared: self.clone(),
+            context,
+            root: Arc::new(Decision::new()),
+            polled: false,
+            origin,
+        })
     }
 }

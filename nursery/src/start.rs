@@ -21,14 +21,13 @@
 
 use crate::context;
 use crate::node::{Decision, ENTERED, Kind, Node};
-use crate::nursery::{Child, Nursery, NurseryShared};
+use crate::nursery::{Nursery, NurseryShared};
 use crate::report::Origin;
 use crate::sync::Mutex;
 use pin_project_lite::pin_project;
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomPinned;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -516,7 +515,6 @@ where
                     finished: false,
                 },
                 Some(hidden.clone()),
-                key,
                 origin,
             );
             let task = join.abort_handle();
@@ -556,31 +554,5 @@ impl<E, V, F> Drop for Start<E, V, F> {
             shared.abandon();
         }
         self.unpin();
-    }
-}
-
-impl<E: Send + 'static> NurseryShared<E> {
-    /// Spawns the task of a child whose entry `key` already exists.
-    pub(crate) fn spawn_child<Fut, T>(
-        self: &Arc<Self>,
-        future: Fut,
-        context: Option<Arc<Node>>,
-        key: usize,
-        origin: Origin,
-    ) -> creche_runtime::JoinHandle<Option<T>>
-    where
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.runtime().spawn(Child {
-            future: Some(future),
-            shared: self.clone(),
-            context,
-            key,
-            root: Arc::new(Decision::new()),
-            polled: false,
-            origin,
-            _pinned: PhantomPinned,
-        })
     }
 }
