@@ -45,7 +45,7 @@
 //! `cancelled_caught()`. A shield raised before the outer decision point's check prevents the
 //! drop; one raised from a destructor while the body is being dropped changes nothing.
 
-use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Mutex};
 use crate::tree::ChildEntry;
 use creche_timer::{Instant, TimerEntry, TimerHandle};
 use slab::Slab;
@@ -85,19 +85,32 @@ pub(crate) enum Kind {
 }
 
 /// A decision point's pin counter and its link to the enclosing decision point of the same task.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Decision {
-    pins: AtomicUsize,
+    /// The count, changed only under its lock (see `adjust_chain`).
+    count: Mutex<usize>,
+    /// `count != 0`, for the decisions, which read it without the lock.
+    pinned: AtomicBool,
     parent: AtomicPtr<Decision>,
+}
+
+impl Default for Decision {
+    fn default() -> Decision {
+        Decision::new()
+    }
 }
 
 impl Decision {
     pub(crate) fn new() -> Decision {
-        Decision::default()
+        Decision {
+            count: Mutex::new(0),
+            pinned: AtomicBool::new(false),
+            parent: AtomicPtr::new(std::ptr::null_mut()),
+        }
     }
 
     pub(crate) fn is_pinned(&self) -> bool {
-        self.pins.load(Ordering::Acquire) != 0
+        self.pinned.load(Ordering::SeqCst)
     }
 
     pub(crate) fn set_parent(&self, parent: *const Decision) {
@@ -111,9 +124,14 @@ impl Decision {
     /// Pins (or unpins) the decision point `start`, and its enclosing ones as far as needed:
     /// a decision point's count is the number of pinned things directly inside it (regions,
     /// and inner decision points that are pinned), so a change travels outward only while a
-    /// count moves between 0 and 1. A region nested deep in one task costs two or three atomic
-    /// operations, not one per enclosing scope. Every enclosing count stays at least 1 while
-    /// anything inside is pinned: an unpin travels only from a count that reaches 0.
+    /// count moves between 0 and 1. A region nested deep in one task touches two or three
+    /// decision points, not one per enclosing scope. Every enclosing count stays at least 1
+    /// while anything inside is pinned: an unpin travels only from a count that reaches 0.
+    ///
+    /// Each count is changed under its lock, and a change that travels outward keeps that lock
+    /// until the outer ones are done: a second pinner of the same decision point waits for the
+    /// first one's propagation, so when `adjust_chain` returns, every enclosing decision point
+    /// reads as pinned (a `set_shield(true)` that has returned is seen by the next decision).
     ///
     /// # Safety
     ///
@@ -122,20 +140,22 @@ impl Decision {
     /// alive (its parent node's own, through the parent link, or a task's root, through
     /// `root_decision`), and a task's root has no parent.
     pub(crate) unsafe fn adjust_chain(start: *const Decision, pin: bool) {
-        let mut current = start;
-        while !current.is_null() {
-            // SAFETY: the caller guarantees the chain is alive.
-            let decision = unsafe { &*current };
-            let before = if pin {
-                decision.pins.fetch_add(1, Ordering::AcqRel)
-            } else {
-                decision.pins.fetch_sub(1, Ordering::AcqRel)
-            };
-            if before != usize::from(!pin) {
-                return; // this count was (and stays) non-zero: the outer ones are unchanged
-            }
-            current = decision.parent();
+        if start.is_null() {
+            return;
         }
+        // SAFETY: the caller guarantees the chain is alive.
+        let decision = unsafe { &*start };
+        let mut count = decision.count.lock();
+        let before = *count;
+        *count = if pin { before + 1 } else { before - 1 };
+        decision.pinned.store(*count != 0, Ordering::SeqCst);
+        if before == usize::from(!pin) {
+            // 0 -> 1 or 1 -> 0: the enclosing decision point changes too, while this lock is
+            // held (lock order: inner before outer, as the chain only goes outward).
+            // SAFETY: as above.
+            unsafe { Decision::adjust_chain(decision.parent(), pin) };
+        }
+        drop(count);
     }
 }
 
