@@ -354,3 +354,77 @@ async fn task_status_ignored() {
     assert_eq!(result, Ok(Some(Ok(8080))));
     assert_eq!(current_time() - t0, secs(2));
 }
+
+#[test]
+fn start_error_display_source_and_eq() {
+    use std::error::Error as _;
+    let failed: StartError<std::io::Error> =
+        StartError::Failed(std::io::Error::other("bind failed"));
+    assert_eq!(
+        failed.to_string(),
+        "the child failed before it started: bind failed"
+    );
+    assert_eq!(failed.source().unwrap().to_string(), "bind failed");
+    let not_started: StartError<std::io::Error> = StartError::NotStarted;
+    assert!(not_started.source().is_none());
+    assert_eq!(
+        not_started.to_string(),
+        "the child returned without calling `started`"
+    );
+    assert_eq!(
+        StartError::<std::io::Error>::Closed.to_string(),
+        "the nursery is closed: its block has ended"
+    );
+    assert_eq!(StartError::Failed(1), StartError::Failed(1));
+    assert_ne!(StartError::Failed(1), StartError::Failed(2));
+    assert_eq!(StartError::<i32>::Closed, StartError::Closed);
+    assert_eq!(StartError::<i32>::NotStarted, StartError::NotStarted);
+    assert_ne!(StartError::<i32>::Closed, StartError::NotStarted);
+    assert!(format!("{:?}", TaskStatus::<u8>::ignored()).contains("ignored: true"));
+}
+
+/// A panic before `started` is resumed in the caller of `start`, payload unchanged; the
+/// nursery itself is not failed by it.
+#[creche::test(autojump)]
+async fn start_child_panic_before_started_reaches_caller() {
+    let _w = watchdog("start_child_panic_before_started_reaches_caller");
+    let out = open_nursery(|n: Nursery<()>| async move {
+        let start = n.start(|_status: TaskStatus<()>| async move {
+            sleep(secs(1)).await;
+            panic!("early panic");
+            #[allow(unreachable_code)]
+            Ok::<(), ()>(())
+        });
+        assert!(format!("{start:?}").contains("Start"));
+        let caught =
+            futures_lite::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(start)).await;
+        let payload = caught.expect_err("the child's panic reaches start's caller");
+        assert_eq!(common::panic_message(&*payload), "early panic");
+        Ok(())
+    })
+    .await;
+    assert_eq!(out, Ok(Some(())));
+}
+
+/// After `started`, a panic belongs to the nursery: it is resumed by `open_nursery`.
+#[creche::test(autojump)]
+async fn start_child_panic_after_started_reaches_nursery() {
+    let _w = watchdog("start_child_panic_after_started_reaches_nursery");
+    let out = futures_lite::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(open_nursery(
+        |n: Nursery<()>| async move {
+            n.start(|status: TaskStatus<()>| async move {
+                status.started(());
+                sleep(secs(1)).await;
+                panic!("late panic");
+                #[allow(unreachable_code)]
+                Ok::<(), ()>(())
+            })
+            .await
+            .unwrap();
+            Ok(())
+        },
+    )))
+    .await;
+    let payload = out.expect_err("the panic reaches the nursery's caller");
+    assert_eq!(common::panic_message(&*payload), "late panic");
+}
