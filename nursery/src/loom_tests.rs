@@ -10,6 +10,8 @@
 //! - `outer_cancel_waits_for_nursery_children`: a scope cancelled from a foreign thread while its
 //!   body holds a nursery whose child runs on another worker: the child is dropped before the
 //!   scope's `run` returns (the pin rule).
+//! - `concurrent_pins_are_visible_outward_on_return`: two threads pin one decision point; each
+//!   finds the enclosing one pinned when its pin returns.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p creche-nursery
 //! --release --lib loom_tests`.
@@ -128,5 +130,35 @@ fn outer_cancel_waits_for_nursery_children() {
         assert_eq!(out, None);
         assert!(scope.cancelled_caught());
         canceller.join().unwrap();
+    });
+}
+
+/// Two regions directly inside one decision point pin it from two threads: when either pin
+/// returns, the enclosing decision point reads as pinned (the second pinner must not return
+/// while the first is still carrying the 0 -> 1 change outward); after both unpin, nothing is.
+#[test]
+fn concurrent_pins_are_visible_outward_on_return() {
+    use crate::node::Decision;
+    loom::model(|| {
+        let outer = Arc::new(Decision::new());
+        let inner = Arc::new(Decision::new());
+        inner.set_parent(Arc::as_ptr(&outer));
+        let other = {
+            let (outer, inner) = (outer.clone(), inner.clone());
+            thread::spawn(move || {
+                // SAFETY: both decision points are kept alive by the Arcs held here.
+                unsafe { Decision::adjust_chain(Arc::as_ptr(&inner), true) };
+                assert!(outer.is_pinned(), "a returned pin is visible outward");
+                // SAFETY: as above.
+                unsafe { Decision::adjust_chain(Arc::as_ptr(&inner), false) };
+            })
+        };
+        // SAFETY: as above.
+        unsafe { Decision::adjust_chain(Arc::as_ptr(&inner), true) };
+        assert!(outer.is_pinned(), "a returned pin is visible outward");
+        // SAFETY: as above.
+        unsafe { Decision::adjust_chain(Arc::as_ptr(&inner), false) };
+        other.join().unwrap();
+        assert!(!inner.is_pinned() && !outer.is_pinned());
     });
 }
