@@ -59,6 +59,21 @@ pub mod time {
     };
 }
 
+/// Synchronization primitives for tasks (more arrive with their issue).
+///
+/// ```
+/// let event = std::sync::Arc::new(creche::sync::Event::new());
+/// let waiter = event.clone();
+/// creche::run(async move {
+///     let task = creche::spawn(async move { waiter.wait().await });
+///     event.set();
+///     task.await.unwrap();
+/// });
+/// ```
+pub mod sync {
+    pub use creche_nursery::{Event, EventStatistics, EventWait};
+}
+
 /// Tasks: ids, join handles, the current task.
 pub mod task {
     pub use creche_runtime::task::{JoinError, JoinHandle, TaskId, id, try_id};

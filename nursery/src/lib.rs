@@ -7,6 +7,7 @@
 //!   outlive the block; first failure wins; panics travel up the tree; [`Nursery::start`].
 //! - [`task_tree`]: a printable snapshot of every nursery and its tasks.
 //! - [`local`]: `join`, `try_join`, `race` inside one task, borrowing freely.
+//! - [`Event`]: the first of the sync primitives (the rest arrive with issue 6).
 //!
 //! Cancellation is by drop: a cancelled scope drops its body at the body's next cancellation
 //! point, except that shielded scopes and nurseries with live children inside it finish first
@@ -31,6 +32,7 @@
 //! ```
 
 mod context;
+mod event;
 pub mod local;
 mod map;
 mod node;
@@ -44,6 +46,7 @@ mod tree;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use event::{Event, EventStatistics, EventWait};
 pub use local::{join, join_all, race, try_join};
 pub use map::map_concurrent;
 pub use nursery::{Cancelled, Closed, Nursery, OpenNursery, TaskHandle, open_nursery};

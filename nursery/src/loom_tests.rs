@@ -12,6 +12,7 @@
 //!   scope's `run` returns (the pin rule).
 //! - `concurrent_pins_are_visible_outward_on_return`: two threads pin one decision point; each
 //!   finds the enclosing one pinned when its pin returns.
+//! - `event_set_races_wait`: `Event::set` against a registering waiter: no lost wake-up.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p creche-nursery
 //! --release --lib loom_tests`.
@@ -160,5 +161,42 @@ fn concurrent_pins_are_visible_outward_on_return() {
         unsafe { Decision::adjust_chain(Arc::as_ptr(&inner), false) };
         other.join().unwrap();
         assert!(!inner.is_pinned() && !outer.is_pinned());
+    });
+}
+
+/// `Event::set` from one thread against a waiter registering on another: the waiter is
+/// either ready at its poll or woken; a lost wake-up would leave it pending.
+#[test]
+fn event_set_races_wait() {
+    use crate::Event;
+    use std::future::Future;
+    use std::task::{Context, Wake, Waker};
+
+    struct Flag(loom::sync::atomic::AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    loom::model(|| {
+        let event = Arc::new(Event::new());
+        let setter = {
+            let event = event.clone();
+            thread::spawn(move || event.set())
+        };
+        let flag = std::sync::Arc::new(Flag(loom::sync::atomic::AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut wait = std::pin::pin!(event.wait());
+        let ready = wait.as_mut().poll(&mut cx).is_ready();
+        setter.join().unwrap();
+        if !ready {
+            assert!(
+                flag.0.load(Ordering::SeqCst),
+                "a registered waiter is woken by set"
+            );
+            assert!(wait.as_mut().poll(&mut cx).is_ready());
+        }
     });
 }
