@@ -813,39 +813,88 @@ impl TimerWorkload for TimeoutReady {
     const NAME: &'static str = "timeout_ready";
 
     fn run<R: TimerFlavor>(group: &mut Group<'_>, workers: usize) {
-        const NUM_TIMEOUTS: usize = 100_000;
-        const DEADLINE: Duration = Duration::from_secs(1);
-
-        let rt = R::build(workers);
-        let mut handles = Vec::with_capacity(workers);
-
-        group.bench_function(R::NAME, |b| {
-            b.iter(|| {
-                for worker in 0..workers {
-                    let share =
-                        NUM_TIMEOUTS / workers + usize::from(worker < NUM_TIMEOUTS % workers);
-                    let spawner = rt.spawner();
-
-                    handles.push(rt.spawn_joined(async move {
-                        let mut sum = 0usize;
-                        for i in 0..share {
-                            let ready = async move { black_box(i) };
-                            let output = spawner.timeout(DEADLINE, ready).await;
-                            sum += output.expect("a 1 s timeout fired on a ready future");
-                        }
-                        assert_eq!(sum, share * share.saturating_sub(1) / 2);
-                    }));
-                }
-
-                rt.block_on(async {
-                    for handle in handles.drain(..) {
-                        handle.await;
-                    }
-                });
-            })
-        });
+        ready_under_deadlines::<R, ByTimeout>(group, workers);
     }
 }
+
+/// How a ready future gets its deadline in [`ready_under_deadlines`].
+trait WrapReady<S> {
+    fn wrap(
+        spawner: &S,
+        deadline: Duration,
+        ready: Ready,
+    ) -> impl Future<Output = Option<usize>> + Send;
+}
+
+/// `timeout_ready`: the runtime's `timeout`.
+struct ByTimeout;
+
+impl<S: TimerSpawner> WrapReady<S> for ByTimeout {
+    fn wrap(
+        spawner: &S,
+        deadline: Duration,
+        ready: Ready,
+    ) -> impl Future<Output = Option<usize>> + Send {
+        spawner.timeout(deadline, ready)
+    }
+}
+
+/// `move_on_after_ready`: creche's cancel scope (tokio: `timeout`).
+struct ByMoveOnAfter;
+
+impl<S: NurserySpawner> WrapReady<S> for ByMoveOnAfter {
+    fn wrap(
+        spawner: &S,
+        deadline: Duration,
+        ready: Ready,
+    ) -> impl Future<Output = Option<usize>> + Send {
+        spawner.move_on_after(deadline, ready)
+    }
+}
+
+/// The loop of `timeout_ready` and `move_on_after_ready`: `NUM_TIMEOUTS` = 100_000 ready
+/// futures, each given a 1 s deadline by `W` (which must give `Some`); one task per worker,
+/// `rt.spawn`ed from the bench thread, awaits its share one after the other and checks the
+/// sum, then `block_on` awaits the tasks.
+fn ready_under_deadlines<R: Flavor, W: WrapReady<R::Spawner>>(
+    group: &mut Group<'_>,
+    workers: usize,
+) {
+    const NUM_TIMEOUTS: usize = 100_000;
+    const DEADLINE: Duration = Duration::from_secs(1);
+
+    let rt = R::build(workers);
+    let mut handles = Vec::with_capacity(workers);
+
+    group.bench_function(R::NAME, |b| {
+        b.iter(|| {
+            for worker in 0..workers {
+                let share = NUM_TIMEOUTS / workers + usize::from(worker < NUM_TIMEOUTS % workers);
+                let spawner = rt.spawner();
+
+                handles.push(rt.spawn_joined(async move {
+                    let mut sum = 0usize;
+                    for i in 0..share {
+                        let output = W::wrap(&spawner, DEADLINE, std::future::ready(black_box(i)));
+                        sum += output
+                            .await
+                            .expect("a 1 s deadline fired on a ready future");
+                    }
+                    assert_eq!(sum, share * share.saturating_sub(1) / 2);
+                }));
+            }
+
+            rt.block_on(async {
+                for handle in handles.drain(..) {
+                    handle.await;
+                }
+            });
+        })
+    });
+}
+
+/// The ready future of [`ready_under_deadlines`].
+type Ready = std::future::Ready<usize>;
 
 /// sleep_many: inside `block_on`, spawn `NUM_SLEEPS` = 100_000 tasks with the
 /// in-runtime spawn; task `i` sleeps `1 + i % 10` ms (a fixed spread over 1..=10 ms),
@@ -1188,37 +1237,7 @@ impl NurseryWorkload for MoveOnAfterReady {
     const NAME: &'static str = "move_on_after_ready";
 
     fn run<R: NurseryFlavor>(group: &mut Group<'_>, workers: usize) {
-        const NUM_TIMEOUTS: usize = 100_000;
-        const DEADLINE: Duration = Duration::from_secs(1);
-
-        let rt = R::build(workers);
-        let mut handles = Vec::with_capacity(workers);
-
-        group.bench_function(R::NAME, |b| {
-            b.iter(|| {
-                for worker in 0..workers {
-                    let share =
-                        NUM_TIMEOUTS / workers + usize::from(worker < NUM_TIMEOUTS % workers);
-                    let spawner = rt.spawner();
-
-                    handles.push(rt.spawn_joined(async move {
-                        let mut sum = 0usize;
-                        for i in 0..share {
-                            let ready = async move { black_box(i) };
-                            let output = spawner.move_on_after(DEADLINE, ready).await;
-                            sum += output.expect("a 1 s deadline fired on a ready future");
-                        }
-                        assert_eq!(sum, share * share.saturating_sub(1) / 2);
-                    }));
-                }
-
-                rt.block_on(async {
-                    for handle in handles.drain(..) {
-                        handle.await;
-                    }
-                });
-            })
-        });
+        ready_under_deadlines::<R, ByMoveOnAfter>(group, workers);
     }
 }
 

@@ -6,87 +6,23 @@
 
 mod common;
 
-use common::{Counter, panic_message, runtime_on, secs, tracked, watchdog};
-use creche::lowlevel::{FailureKind, FailureReport, Fate, set_failure_hook};
+use common::{
+    Counter, Seen, install_hook, lock_ignoring_poison, panic_message, runtime_on, secs, seen_named,
+    seen_reports, tracked, watchdog,
+};
+use creche::lowlevel::{FailureKind, Fate};
 use creche::testing::wait_all_tasks_blocked;
 use creche::time::{MockClock, current_time, sleep, sleep_forever};
 use creche::{CancelScope, Nursery, checkpoint, open_nursery};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fail {
     A,
     B,
     Body,
-}
-
-/// A failure report as seen by the hook, owned.
-#[derive(Debug, Clone)]
-struct Seen {
-    name: Option<String>,
-    file: String,
-    line: u32,
-    body: bool,
-    kind: FailureKind,
-    fate: Fate,
-    text: String,
-}
-
-type Hook = Arc<dyn Fn(&FailureReport<'_>) + Send + Sync>;
-
-/// Every report seen while at least one [`HookGuard`] is alive (the hook is process-global and
-/// tests run in parallel: each test filters by its own unique names or sites).
-static SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
-/// Number of live guards, and the hook that was installed before the first one.
-static INSTALLED: Mutex<(usize, Option<Hook>)> = Mutex::new((0, None));
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Keeps the collecting hook installed; the last guard dropped restores the previous hook.
-struct HookGuard;
-
-fn install_hook() -> HookGuard {
-    let mut installed = lock(&INSTALLED);
-    if installed.0 == 0 {
-        let hook: Hook = Arc::new(|r: &FailureReport<'_>| {
-            lock(&SEEN).push(Seen {
-                name: r.origin.name().map(String::from),
-                file: r.origin.site().file().to_owned(),
-                line: r.origin.site().line(),
-                body: r.origin.is_body(),
-                kind: r.kind,
-                fate: r.fate,
-                text: r.to_string(),
-            });
-        });
-        installed.1 = set_failure_hook(Some(hook));
-    }
-    installed.0 += 1;
-    HookGuard
-}
-
-impl Drop for HookGuard {
-    fn drop(&mut self) {
-        let mut installed = lock(&INSTALLED);
-        installed.0 -= 1;
-        if installed.0 == 0 {
-            let previous = installed.1.take();
-            set_failure_hook(previous);
-        }
-    }
-}
-
-/// The reports seen so far for the task named `name`.
-fn seen_named(name: &str) -> Vec<Seen> {
-    lock(&SEEN)
-        .iter()
-        .filter(|s| s.name.as_deref() == Some(name))
-        .cloned()
-        .collect()
 }
 
 #[creche::test(autojump)]
@@ -481,13 +417,13 @@ async fn error_report_names_task_and_site() {
     let result = open_nursery(|n| async move {
         let spawn_line = line!() + 1;
         n.spawn_named(NAME, async { Err::<(), _>(Fail::A) });
-        lock(&l).0 = spawn_line;
+        lock_ignoring_poison(&l).0 = spawn_line;
         sleep_forever().await;
         Ok(())
     })
     .await;
     assert_eq!(result, Err(Fail::A));
-    let spawn_line = lock(&lines).0;
+    let spawn_line = lock_ignoring_poison(&lines).0;
     let seen = seen_named(NAME);
     assert_eq!(seen.len(), 1, "{seen:?}");
     let s = &seen[0];
@@ -505,10 +441,9 @@ async fn error_report_names_task_and_site() {
     let body_open_line = line!() + 1;
     let result = open_nursery(|_n| async move { Err::<(), _>(Fail::Body) }).await;
     assert_eq!(result, Err(Fail::Body));
-    let body: Vec<Seen> = lock(&SEEN)
-        .iter()
+    let body: Vec<Seen> = seen_reports()
+        .into_iter()
         .filter(|s| s.body && s.file == "tests/nursery_errors.rs" && s.line == body_open_line)
-        .cloned()
         .collect();
     assert_eq!(body.len(), 1, "{body:?}");
     assert_eq!(body[0].fate, Fate::Propagated);

@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::{Counter, Gate, secs, tracked, watchdog};
-use creche::lowlevel::{FailureKind, FailureReport, Fate, set_failure_hook, task_tree};
+use common::{Counter, Gate, install_hook, secs, seen_named, tracked, watchdog};
+use creche::lowlevel::{FailureKind, Fate, task_tree};
 use creche::testing::wait_all_tasks_blocked;
 use creche::time::sleep_forever;
 use creche::{
@@ -16,45 +16,8 @@ use creche::{
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-
-type Hook = Arc<dyn Fn(&FailureReport<'_>) + Send + Sync>;
-
-/// (name, kind, fate) of every failure report seen while a [`HookGuard`] is alive.
-static SEEN: Mutex<Vec<(Option<String>, FailureKind, Fate)>> = Mutex::new(Vec::new());
-/// Live guards, and the hook installed before the first one.
-static INSTALLED: Mutex<(usize, Option<Hook>)> = Mutex::new((0, None));
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Keeps the collecting hook installed; the last guard dropped restores the previous hook.
-struct HookGuard;
-
-fn install_hook() -> HookGuard {
-    let mut installed = lock(&INSTALLED);
-    if installed.0 == 0 {
-        let hook: Hook = Arc::new(|r: &FailureReport<'_>| {
-            lock(&SEEN).push((r.origin.name().map(String::from), r.kind, r.fate));
-        });
-        installed.1 = set_failure_hook(Some(hook));
-    }
-    installed.0 += 1;
-    HookGuard
-}
-
-impl Drop for HookGuard {
-    fn drop(&mut self) {
-        let mut installed = lock(&INSTALLED);
-        installed.0 -= 1;
-        if installed.0 == 0 {
-            let previous = installed.1.take();
-            set_failure_hook(previous);
-        }
-    }
-}
 
 #[creche::test(worker_threads = 2)]
 async fn children_run_in_parallel() {
@@ -442,11 +405,7 @@ async fn foreign_select_drop_cancels_children() {
     wait_all_tasks_blocked().await;
     drop(nursery);
     assert_eq!(drops.get(), 1);
-    let seen: Vec<_> = lock(&SEEN)
-        .iter()
-        .filter(|(name, _, _)| name.as_deref() == Some(LOST))
-        .map(|(_, kind, fate)| (*kind, *fate))
-        .collect();
+    let seen: Vec<_> = seen_named(LOST).iter().map(|s| (s.kind, s.fate)).collect();
     assert_eq!(seen, [(FailureKind::Error, Fate::Lost)]);
 
     // 3. A child in the middle of its poll is dropped as soon as the poll returns.

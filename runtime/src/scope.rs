@@ -315,8 +315,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             _scope: PhantomData::<&'scope ()>,
         };
         let task: Pin<Box<dyn Future<Output = ()> + Send + 'scope>> = Box::pin(task);
-        // SAFETY: only the trait object's lifetime bound changes, so the layout is the same.
-        // The runtime asks for `'static` so that no task outlives what its future borrows; here
+        // Erasing the lifetime: only the trait object's lifetime bound changes, so the layout is
+        // the same. The runtime asks for `'static` so that no task outlives what its future borrows; here
         // that is guaranteed by the module's invariants instead: the future holds a unit of
         // `running` that it releases only once dropped (S1), and `scope`, whose call `'scope`
         // and `'env` outlive, neither returns nor unwinds before `running` is zero (S2). What
@@ -328,6 +328,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // call into user code is under `catch_unwind`) leaves `scope` waiting forever — a
         // hang, never an early return. `mem::forget` cannot skip the wait either: it is the
         // body of `scope`, not a value the caller holds.
+        // SAFETY: S1–S3 as argued above: nothing the future borrows is used after `scope` ends.
         let task = unsafe {
             std::mem::transmute::<
                 Pin<Box<dyn Future<Output = ()> + Send + 'scope>>,

@@ -1,5 +1,5 @@
-//! Helpers shared by the runtime's integration tests: a hang watchdog, drop and poll
-//! counters, and a one-shot gate that any thread can open.
+//! Helpers shared by the integration tests: a hang watchdog, drop and poll counters, a
+//! one-shot gate that any thread can open, and a collector of failure reports.
 //!
 //! Each test file uses a subset of these, hence the `dead_code` allowance below.
 #![allow(dead_code)]
@@ -200,4 +200,79 @@ pub(crate) fn runtime_on(workers: usize, clock: impl creche::time::Clock) -> cre
 /// `n` seconds.
 pub(crate) fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
+}
+
+// ---- the failure hook, shared by the tests that read failure reports ------------------
+
+/// A failure report as seen by the hook, owned.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) name: Option<String>,
+    pub(crate) file: String,
+    pub(crate) line: u32,
+    pub(crate) body: bool,
+    pub(crate) kind: creche::lowlevel::FailureKind,
+    pub(crate) fate: creche::lowlevel::Fate,
+    pub(crate) text: String,
+}
+
+type Hook = creche::lowlevel::FailureHook;
+
+/// Every report seen while at least one [`HookGuard`] is alive (the hook is process-global and
+/// tests run in parallel: each test filters by its own unique names or sites).
+static SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
+/// Number of live guards, and the hook that was installed before the first one.
+static INSTALLED: Mutex<(usize, Option<Hook>)> = Mutex::new((0, None));
+
+/// Locks `m`, taking the data even if a test panicked while holding it.
+pub(crate) fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Keeps the collecting hook installed; the last guard dropped restores the previous hook.
+pub(crate) struct HookGuard;
+
+pub(crate) fn install_hook() -> HookGuard {
+    let mut installed = lock_ignoring_poison(&INSTALLED);
+    if installed.0 == 0 {
+        let hook: Hook = Arc::new(|r: &creche::lowlevel::FailureReport<'_>| {
+            lock_ignoring_poison(&SEEN).push(Seen {
+                name: r.origin.name().map(String::from),
+                file: r.origin.site().file().to_owned(),
+                line: r.origin.site().line(),
+                body: r.origin.is_body(),
+                kind: r.kind,
+                fate: r.fate,
+                text: r.to_string(),
+            });
+        });
+        installed.1 = creche::lowlevel::set_failure_hook(Some(hook));
+    }
+    installed.0 += 1;
+    HookGuard
+}
+
+impl Drop for HookGuard {
+    fn drop(&mut self) {
+        let mut installed = lock_ignoring_poison(&INSTALLED);
+        installed.0 -= 1;
+        if installed.0 == 0 {
+            let previous = installed.1.take();
+            creche::lowlevel::set_failure_hook(previous);
+        }
+    }
+}
+
+/// The reports seen so far for the task named `name`.
+pub(crate) fn seen_named(name: &str) -> Vec<Seen> {
+    lock_ignoring_poison(&SEEN)
+        .iter()
+        .filter(|s| s.name.as_deref() == Some(name))
+        .cloned()
+        .collect()
+}
+
+/// Every report seen so far (while a [`HookGuard`] was alive), in order.
+pub(crate) fn seen_reports() -> Vec<Seen> {
+    lock_ignoring_poison(&SEEN).clone()
 }
