@@ -74,6 +74,19 @@ pub mod sync {
     pub use creche_nursery::{Event, EventStatistics, EventWait};
 }
 
+/// Networking (issue 5, being built): TCP, UDP and Unix sockets on the reactor, happy eyeballs,
+/// `serve_tcp`.
+pub mod net {}
+
+/// Blocking threads (issue 6, being built): `to_thread`, `from_thread`.
+pub mod thread {}
+
+/// Unix signals (issue 6, being built): `ctrl_c`, `open_signal_receiver`.
+pub mod signal {}
+
+/// Running futures of other runtimes inside creche (issue 6, being built): `compat::tokio`.
+pub mod compat {}
+
 /// Tasks: ids, join handles, the current task.
 pub mod task {
     pub use creche_runtime::task::{JoinError, JoinHandle, TaskId, id, try_id};
