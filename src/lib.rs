@@ -76,7 +76,20 @@ pub mod sync {
 
 /// Networking (issue 5, being built): TCP, UDP and Unix sockets on the reactor, happy eyeballs,
 /// `serve_tcp`.
-pub mod net {}
+///
+/// ```
+/// # creche::Runtime::new().unwrap().block_on(async {
+/// let addrs = creche::net::lookup_host("127.0.0.1", 80).await.unwrap();
+/// assert_eq!(addrs, vec!["127.0.0.1:80".parse().unwrap()]);
+/// # });
+/// ```
+pub mod net {
+    // Happy eyeballs and name resolution (the `eyeballs` branch).
+    pub use creche_io::{
+        ConnectError, Connector, DEFAULT_ATTEMPT_DELAY, LookupHost, OpenTcpStream, Resolver,
+        SystemResolver, lookup_host,
+    };
+}
 
 /// Blocking threads (issue 6, being built): `to_thread`, `from_thread`.
 pub mod thread {}
