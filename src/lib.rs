@@ -86,8 +86,8 @@ pub mod sync {
 pub mod net {
     // Happy eyeballs and name resolution (the `eyeballs` branch).
     pub use creche_io::{
-        ConnectError, Connector, DEFAULT_ATTEMPT_DELAY, LookupHost, OpenTcpStream, Resolver,
-        SystemResolver, lookup_host,
+        ACCEPT_BACKOFF, ConnectError, Connector, DEFAULT_ATTEMPT_DELAY, Listener, LookupHost,
+        OpenTcpStream, Resolver, SystemResolver, lookup_host, serve_tcp,
     };
 }
 
@@ -125,8 +125,8 @@ pub mod testing {
     pub use creche_timer::{MockClock, WaitAllTasksBlocked, wait_all_tasks_blocked};
 }
 
-/// Introspection and hooks: the task tree, failure reports, and the runtime's low-level
-/// task handles.
+/// Introspection and hooks: the task tree, failure reports, io events (such as `serve_tcp`
+/// backing off when out of file descriptors), and the runtime's low-level task handles.
 ///
 /// ```
 /// let tree = creche::run(async {
@@ -142,6 +142,7 @@ pub mod lowlevel {
     pub use creche_nursery::report::{
         FailureHook, FailureKind, FailureReport, Fate, Origin, set_failure_hook,
     };
+    pub use creche_io::{IoEvent, IoEventHook, set_io_event_hook};
     pub use creche_nursery::{TaskTree, task_tree};
     pub use creche_runtime::AbortHandle;
 }

@@ -460,9 +460,14 @@ async fn race<C: Connector>(
         Ok(())
     })
     .await;
-    let Ok(_) = done; // the attempts never fail: their errors go to `failures`
+    let Ok(done) = done; // the attempts never fail: their errors go to `failures`
     if let Some(stream) = winner.lock().take() {
         return Ok(stream);
+    }
+    if done.is_none() {
+        // No winner cancelled the nursery, so the caller's context was: stay at a cancellation
+        // point (it never completes there) rather than report a partial list of failures.
+        creche_timer::sleep_forever().await;
     }
     let mut failures = std::mem::take(&mut *failures.lock());
     failures.sort_by_key(|&(i, ..)| i);

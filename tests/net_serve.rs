@@ -1,0 +1,264 @@
+//! `serve_tcp`: on scripted listeners under the autojump clock (exact backoff after EMFILE,
+//! ENFILE, ENOBUFS and ENOMEM, a vanished connection is skipped at once, a hard error ends the
+//! server and cancels its connections, cancelling stops accepting and ends connections,
+//! `start()` reports the addresses, no listener is an error).
+//!
+//! Accept-error events are seen through the io event hook (`creche::lowlevel::
+//! set_io_event_hook`), installed once for the whole binary; each test filters by its own
+//! listener address.
+
+mod common;
+
+use common::{Counter, DropCount, lock_ignoring_poison, secs, watchdog};
+use creche::lowlevel::{IoEvent, set_io_event_hook};
+use creche::net::{ACCEPT_BACKOFF, Listener, serve_tcp};
+use creche::testing::wait_all_tasks_blocked;
+use creche::time::{Instant, current_time, sleep, sleep_forever};
+use creche::{CancelScope, TaskStatus, open_nursery};
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// An io event as the hook saw it: listener address, error, retry delay, and when.
+#[derive(Debug, Clone)]
+struct Seen {
+    addr: Option<SocketAddr>,
+    os_error: Option<i32>,
+    retry_in: Duration,
+    at: Instant,
+}
+
+static EVENTS: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
+
+/// Installs the collecting hook (once per process).
+fn collect_events() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        set_io_event_hook(Some(Arc::new(|event: &IoEvent<'_>| {
+            let IoEvent::AcceptBackoff {
+                local_addr,
+                error,
+                retry_in,
+                ..
+            } = event
+            else {
+                return;
+            };
+            lock_ignoring_poison(&EVENTS).push(Seen {
+                addr: *local_addr,
+                os_error: error.raw_os_error(),
+                retry_in: *retry_in,
+                at: current_time(),
+            });
+        })));
+    });
+}
+
+/// The events seen for the listener at `addr`.
+fn events_for(addr: SocketAddr) -> Vec<Seen> {
+    lock_ignoring_poison(&EVENTS)
+        .iter()
+        .filter(|e| e.addr == Some(addr))
+        .cloned()
+        .collect()
+}
+
+/// One step of a scripted listener.
+#[derive(Clone)]
+enum Step {
+    /// A connection with this id.
+    Conn(u32),
+    /// An accept error with this OS code.
+    Os(i32),
+    /// Sleep this long before taking the next step.
+    Wait(Duration),
+}
+use Step::{Conn, Os, Wait};
+
+/// A listener that follows a script, then waits forever; it records when each accept began.
+#[derive(Clone)]
+struct Scripted {
+    addr: SocketAddr,
+    script: Arc<Mutex<VecDeque<Step>>>,
+    accepts: Arc<Mutex<Vec<Instant>>>,
+}
+
+impl Scripted {
+    fn new(port: u16, script: &[Step]) -> Scripted {
+        Scripted {
+            addr: SocketAddr::from(([127, 0, 0, 2], port)),
+            script: Arc::new(Mutex::new(script.iter().cloned().collect())),
+            accepts: Arc::default(),
+        }
+    }
+
+    fn accepts(&self, t0: Instant) -> Vec<Duration> {
+        self.accepts.lock().unwrap().iter().map(|&t| t - t0).collect()
+    }
+}
+
+impl Listener for Scripted {
+    type Stream = u32;
+
+    async fn accept(&self) -> io::Result<u32> {
+        self.accepts.lock().unwrap().push(current_time());
+        loop {
+            let step = self.script.lock().unwrap().pop_front();
+            match step {
+                Some(Conn(id)) => return Ok(id),
+                Some(Os(code)) => return Err(io::Error::from_raw_os_error(code)),
+                Some(Wait(d)) => sleep(d).await,
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
+}
+
+/// A handler that records each connection id and then holds the connection open forever
+/// (its `DropCount` counts the handlers that were dropped).
+fn holding_handler(
+    served: &Arc<Mutex<Vec<u32>>>,
+    dropped: &Counter,
+) -> impl Fn(u32) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static {
+    let (served, dropped) = (served.clone(), dropped.clone());
+    move |id| {
+        let (served, guard) = (served.clone(), DropCount(dropped.clone()));
+        Box::pin(async move {
+            let _guard = guard;
+            served.lock().unwrap().push(id);
+            sleep_forever().await;
+        })
+    }
+}
+
+/// Out of resources, the loop reports the error, sleeps exactly 100 ms, and tries again, once
+/// (no spin); a vanished connection is skipped without a pause; then it serves again.
+#[creche::test(autojump)]
+async fn backoff_on_resource_exhaustion_is_exact() {
+    let _w = watchdog("backoff_on_resource_exhaustion_is_exact");
+    collect_events();
+    let listener = Scripted::new(
+        1001,
+        &[
+            Os(libc::EMFILE),
+            Os(libc::ENFILE),
+            Os(libc::ENOBUFS),
+            Os(libc::ENOMEM),
+            Conn(1),
+            Os(libc::ECONNABORTED),
+            Os(libc::EPROTO),
+            Conn(2),
+        ],
+    );
+    let (served, dropped) = (Arc::new(Mutex::new(Vec::new())), Counter::new());
+    let handler = holding_handler(&served, &dropped);
+    let t0 = current_time();
+    let scope = CancelScope::new();
+    let watched = listener.clone();
+    let stopper = scope.clone();
+    let out = open_nursery(|n| async move {
+        n.spawn(async move {
+            sleep(secs(5)).await;
+            stopper.cancel();
+            Ok(())
+        });
+        scope
+            .run(serve_tcp(handler, vec![listener], TaskStatus::ignored()))
+            .await;
+        Ok::<_, io::Error>(())
+    })
+    .await;
+    assert!(out.is_ok());
+    assert_eq!(
+        watched.accepts(t0),
+        vec![ms(0), ms(100), ms(200), ms(300), ms(400), ms(400), ms(400), ms(400), ms(400)],
+        "one accept per backoff; none in between"
+    );
+    let events = events_for(watched.addr);
+    let codes: Vec<_> = events.iter().map(|e| e.os_error).collect();
+    let want = [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM];
+    assert_eq!(codes, want.map(Some));
+    let times: Vec<_> = events.iter().map(|e| e.at - t0).collect();
+    assert_eq!(times, vec![ms(0), ms(100), ms(200), ms(300)]);
+    assert!(events.iter().all(|e| e.retry_in == ACCEPT_BACKOFF));
+    assert_eq!(ACCEPT_BACKOFF, ms(100));
+    let mut served = served.lock().unwrap().clone();
+    served.sort();
+    assert_eq!(served, vec![1, 2]);
+    assert_eq!(dropped.get(), 2, "cancelling the server ended both connections");
+}
+
+/// Any other accept error ends `serve_tcp` with that error, after cancelling the other
+/// listeners' loops and every connection.
+#[creche::test(autojump)]
+async fn a_hard_error_ends_the_server_and_its_connections() {
+    let _w = watchdog("a_hard_error_ends_the_server_and_its_connections");
+    let failing = Scripted::new(1002, &[Conn(1), Wait(secs(1)), Os(libc::EBADF)]);
+    let other = Scripted::new(1003, &[Conn(2)]);
+    let (served, dropped) = (Arc::new(Mutex::new(Vec::new())), Counter::new());
+    let handler = holding_handler(&served, &dropped);
+    let t0 = current_time();
+    let err = serve_tcp(handler, vec![failing, other.clone()], TaskStatus::ignored())
+        .await
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    assert_eq!(current_time() - t0, secs(1));
+    assert_eq!(dropped.get(), 2);
+    assert_eq!(other.accepts(t0), vec![ms(0), ms(0)], "the other loop was waiting");
+}
+
+/// `start()` returns the listeners' addresses once the loops are spawned; the server then
+/// belongs to the nursery, and cancelling that nursery stops accepting and ends connections.
+#[creche::test(autojump)]
+async fn start_reports_addresses_and_cancel_stops_everything() {
+    let _w = watchdog("start_reports_addresses_and_cancel_stops_everything");
+    let a = Scripted::new(1004, &[Conn(1), Wait(secs(2)), Conn(3)]);
+    let b = Scripted::new(1005, &[Wait(ms(500)), Conn(2), Wait(secs(2)), Conn(4)]);
+    let (watch_a, watch_b) = (a.clone(), b.clone());
+    let want = vec![a.addr, b.addr];
+    let (served, dropped) = (Arc::new(Mutex::new(Vec::new())), Counter::new());
+    let handler = holding_handler(&served, &dropped);
+    let t0 = current_time();
+    let out = open_nursery(|n| async move {
+        let addrs = n
+            .start(|status| serve_tcp(handler, vec![a, b], status))
+            .await
+            .unwrap();
+        sleep(secs(1)).await;
+        n.cancel_scope().cancel();
+        Ok::<_, io::Error>(addrs)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out, Some(want), "the listeners' addresses, in order");
+    assert_eq!(current_time() - t0, secs(1));
+    let mut ids = served.lock().unwrap().clone();
+    ids.sort();
+    assert_eq!(ids, vec![1, 2], "connections 3 and 4 never accepted");
+    assert_eq!(dropped.get(), 2);
+    sleep(secs(5)).await;
+    assert_eq!(watch_a.accepts(t0), vec![ms(0), ms(0)]);
+    assert_eq!(watch_b.accepts(t0), vec![ms(0), ms(500)]);
+
+}
+
+/// No listener: `InvalidInput`, at once.
+#[creche::test(autojump)]
+async fn no_listener_is_invalid_input() {
+    let _w = watchdog("no_listener_is_invalid_input");
+    let err = serve_tcp(|_: u32| async {}, Vec::<Scripted>::new(), TaskStatus::ignored())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    wait_all_tasks_blocked().await;
+}
