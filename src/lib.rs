@@ -139,10 +139,10 @@ pub mod testing {
 /// assert!(tree.unwrap().unwrap().contains("nursery opened at"));
 /// ```
 pub mod lowlevel {
+    pub use creche_io::{IoEvent, IoEventHook, set_io_event_hook};
     pub use creche_nursery::report::{
         FailureHook, FailureKind, FailureReport, Fate, Origin, set_failure_hook,
     };
-    pub use creche_io::{IoEvent, IoEventHook, set_io_event_hook};
     pub use creche_nursery::{TaskTree, task_tree};
     pub use creche_runtime::AbortHandle;
 }

@@ -42,10 +42,14 @@ use Outcome::{Connect, Fail};
 struct FakeNet {
     plan: Arc<HashMap<SocketAddr, Outcome>>,
     /// Each attempt: the address, the local address given, and when it started.
-    started: Arc<Mutex<Vec<(SocketAddr, Option<SocketAddr>, Instant)>>>,
+    started: Arc<Mutex<Vec<Attempt>>>,
     opened: Counter,
     closed: Counter,
 }
+
+/// An attempt as the fake network saw it: the address, the local address given, and when it
+/// started.
+type Attempt = (SocketAddr, Option<SocketAddr>, Instant);
 
 /// A connected fake socket; dropping it closes it.
 struct FakeStream {
@@ -78,11 +82,7 @@ impl FakeNet {
 impl Connector for FakeNet {
     type Stream = FakeStream;
 
-    async fn connect(
-        &self,
-        peer: SocketAddr,
-        local: Option<SocketAddr>,
-    ) -> io::Result<FakeStream> {
+    async fn connect(&self, peer: SocketAddr, local: Option<SocketAddr>) -> io::Result<FakeStream> {
         self.started
             .lock()
             .unwrap()
@@ -274,7 +274,11 @@ async fn all_fail() {
     assert!(text.starts_with("could not connect to example.test:80: every address failed: "));
     assert!(std::error::Error::source(&err).is_none());
     let as_io = io::Error::from(err);
-    assert_eq!(as_io.kind(), io::ErrorKind::ConnectionRefused, "the shared kind");
+    assert_eq!(
+        as_io.kind(),
+        io::ErrorKind::ConnectionRefused,
+        "the shared kind"
+    );
     assert_eq!(as_io.to_string(), text);
     assert_eq!((net.opened.get(), net.closed.get()), (4, 4));
 }
@@ -293,7 +297,11 @@ async fn several_succeed_one_winner() {
         let won = connect(&net, &list, Duration::ZERO).await.unwrap();
         assert_eq!(current_time() - t0, secs(1), "round {round}");
         assert_eq!(net.opened.get(), 8);
-        assert_eq!(net.closed.get(), 7, "round {round}: all but the winner closed");
+        assert_eq!(
+            net.closed.get(),
+            7,
+            "round {round}: all but the winner closed"
+        );
         drop(won);
         assert_eq!(net.closed.get(), 8);
     }
@@ -352,12 +360,36 @@ async fn interleaving_order() {
     let _w = watchdog("interleaving_order");
     let cases: [(&[&str], &[&str]); 2] = [
         (
-            &["[::a]:80", "[::b]:80", "[::c]:80", "1.0.0.1:80", "1.0.0.2:80"],
-            &["[::a]:80", "1.0.0.1:80", "[::b]:80", "1.0.0.2:80", "[::c]:80"],
+            &[
+                "[::a]:80",
+                "[::b]:80",
+                "[::c]:80",
+                "1.0.0.1:80",
+                "1.0.0.2:80",
+            ],
+            &[
+                "[::a]:80",
+                "1.0.0.1:80",
+                "[::b]:80",
+                "1.0.0.2:80",
+                "[::c]:80",
+            ],
         ),
         (
-            &["1.0.0.1:80", "[::a]:80", "[::b]:80", "[::c]:80", "1.0.0.2:80"],
-            &["1.0.0.1:80", "[::a]:80", "1.0.0.2:80", "[::b]:80", "[::c]:80"],
+            &[
+                "1.0.0.1:80",
+                "[::a]:80",
+                "[::b]:80",
+                "[::c]:80",
+                "1.0.0.2:80",
+            ],
+            &[
+                "1.0.0.1:80",
+                "[::a]:80",
+                "1.0.0.2:80",
+                "[::b]:80",
+                "[::c]:80",
+            ],
         ),
     ];
     for (answer, expected) in cases {
@@ -386,7 +418,13 @@ async fn interleaving_order() {
 #[creche::test(autojump)]
 async fn cancellation_from_outside_closes_every_socket() {
     let _w = watchdog("cancellation_from_outside_closes_every_socket");
-    let list = ["1.1.1.1:80", "[::1]:80", "1.1.1.2:80", "[::2]:80", "1.1.1.3:80"];
+    let list = [
+        "1.1.1.1:80",
+        "[::1]:80",
+        "1.1.1.2:80",
+        "[::2]:80",
+        "1.1.1.3:80",
+    ];
     let plan: Vec<_> = list.iter().map(|&a| (a, Connect(secs(10)))).collect();
     let net = FakeNet::new(&plan);
     let t0 = current_time();
@@ -434,7 +472,10 @@ async fn resolver_failure() {
     };
     assert_eq!((host.as_str(), *port), ("nowhere.test", 443));
     assert_eq!(error.kind(), io::ErrorKind::NotFound);
-    assert!(err.to_string().starts_with("could not resolve nowhere.test (port 443): "));
+    assert!(
+        err.to_string()
+            .starts_with("could not resolve nowhere.test (port 443): ")
+    );
     let source = std::error::Error::source(&err).unwrap();
     assert_eq!(source.to_string(), error.to_string());
     assert_eq!(io::Error::from(err).kind(), io::ErrorKind::NotFound);
@@ -491,7 +532,9 @@ async fn connect_runs_in_a_child() {
         let net = net.clone();
         async move {
             let h = n.spawn(async move {
-                let s = connect(&net, &["[::1]:80"], D).await.map_err(io::Error::from)?;
+                let s = connect(&net, &["[::1]:80"], D)
+                    .await
+                    .map_err(io::Error::from)?;
                 Ok::<_, io::Error>(s.peer)
             });
             Ok(h.join().await.unwrap())

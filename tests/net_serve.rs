@@ -99,7 +99,12 @@ impl Scripted {
     }
 
     fn accepts(&self, t0: Instant) -> Vec<Duration> {
-        self.accepts.lock().unwrap().iter().map(|&t| t - t0).collect()
+        self.accepts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|&t| t - t0)
+            .collect()
     }
 }
 
@@ -181,7 +186,17 @@ async fn backoff_on_resource_exhaustion_is_exact() {
     assert!(out.is_ok());
     assert_eq!(
         watched.accepts(t0),
-        vec![ms(0), ms(100), ms(200), ms(300), ms(400), ms(400), ms(400), ms(400), ms(400)],
+        vec![
+            ms(0),
+            ms(100),
+            ms(200),
+            ms(300),
+            ms(400),
+            ms(400),
+            ms(400),
+            ms(400),
+            ms(400)
+        ],
         "one accept per backoff; none in between"
     );
     let events = events_for(watched.addr);
@@ -195,7 +210,11 @@ async fn backoff_on_resource_exhaustion_is_exact() {
     let mut served = served.lock().unwrap().clone();
     served.sort();
     assert_eq!(served, vec![1, 2]);
-    assert_eq!(dropped.get(), 2, "cancelling the server ended both connections");
+    assert_eq!(
+        dropped.get(),
+        2,
+        "cancelling the server ended both connections"
+    );
 }
 
 /// Any other accept error ends `serve_tcp` with that error, after cancelling the other
@@ -214,7 +233,11 @@ async fn a_hard_error_ends_the_server_and_its_connections() {
     assert_eq!(err.raw_os_error(), Some(libc::EBADF));
     assert_eq!(current_time() - t0, secs(1));
     assert_eq!(dropped.get(), 2);
-    assert_eq!(other.accepts(t0), vec![ms(0), ms(0)], "the other loop was waiting");
+    assert_eq!(
+        other.accepts(t0),
+        vec![ms(0), ms(0)],
+        "the other loop was waiting"
+    );
 }
 
 /// `start()` returns the listeners' addresses once the loops are spawned; the server then
@@ -249,16 +272,19 @@ async fn start_reports_addresses_and_cancel_stops_everything() {
     sleep(secs(5)).await;
     assert_eq!(watch_a.accepts(t0), vec![ms(0), ms(0)]);
     assert_eq!(watch_b.accepts(t0), vec![ms(0), ms(500)]);
-
 }
 
 /// No listener: `InvalidInput`, at once.
 #[creche::test(autojump)]
 async fn no_listener_is_invalid_input() {
     let _w = watchdog("no_listener_is_invalid_input");
-    let err = serve_tcp(|_: u32| async {}, Vec::<Scripted>::new(), TaskStatus::ignored())
-        .await
-        .unwrap_err();
+    let err = serve_tcp(
+        |_: u32| async {},
+        Vec::<Scripted>::new(),
+        TaskStatus::ignored(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     wait_all_tasks_blocked().await;
 }

@@ -211,7 +211,10 @@ impl fmt::Display for ConnectError {
                 port,
                 attempts,
             } => {
-                write!(f, "could not connect to {host}:{port}: every address failed:")?;
+                write!(
+                    f,
+                    "could not connect to {host}:{port}: every address failed:"
+                )?;
                 for (i, (addr, error)) in attempts.iter().enumerate() {
                     let sep = if i == 0 { " " } else { "; " };
                     write!(f, "{sep}{addr}: {error}")?;
@@ -388,7 +391,12 @@ impl<R: Resolver, C: Connector> OpenTcpStream<R, C> {
     /// See [`OpenTcpStream`].
     pub async fn connect(self) -> Result<C::Stream, ConnectError> {
         let OpenTcpStream {
-            host, port, delay, local, resolver, connector,
+            host,
+            port,
+            delay,
+            local,
+            resolver,
+            connector,
         } = self;
         let addrs = match resolver.resolve(&host, port).await {
             Ok(addrs) if addrs.is_empty() => return Err(ConnectError::NoAddresses { host, port }),
