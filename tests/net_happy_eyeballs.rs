@@ -3,7 +3,8 @@
 //! interleaving): fall-through, early success, custom delay, errors expedite the next attempt,
 //! all fail (one error naming each address), several succeed (one winner, the rest closed),
 //! IPv4-only and IPv6-only answers, interleaving order, cancellation from outside, resolver
-//! failure, empty answer, the local address; and `lookup_host`.
+//! failure, empty answer, the local address; `lookup_host`; and `open_tcp_stream` on real
+//! loopback sockets.
 //!
 //! The fake network: each address has a connect time and an outcome. An attempt "opens a
 //! socket" when it starts (counted, with its start time) and "closes" it when the socket value
@@ -12,7 +13,10 @@
 mod common;
 
 use common::{Counter, DropCount, secs, watchdog};
-use creche::net::{ConnectError, Connector, OpenTcpStream, Resolver, lookup_host};
+use creche::net::{
+    ConnectError, Connector, OpenTcpStream, Resolver, lookup_host, open_tcp_listeners,
+    open_tcp_stream,
+};
 use creche::time::{Instant, current_time, sleep};
 use creche::{CancelScope, move_on_after, open_nursery};
 use std::collections::HashMap;
@@ -568,4 +572,61 @@ async fn lookup_host_literals_names_and_cancellation() {
     let scope = CancelScope::new();
     scope.cancel();
     assert!(scope.run(lookup_host("localhost", 1)).await.is_none());
+}
+
+// ---- real sockets on loopback -----------------------------------------------------------
+
+/// A resolver that answers with fixed addresses (real connector, chosen answers).
+struct Fixed(Vec<SocketAddr>);
+
+impl Resolver for Fixed {
+    async fn resolve(&self, _: &str, _: u16) -> io::Result<Vec<SocketAddr>> {
+        Ok(self.0.clone())
+    }
+}
+
+/// A loopback port where nothing listens (bound, then closed).
+fn dead_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// `open_tcp_stream` on real sockets: by IP literal and by name to listeners from
+/// `open_tcp_listeners`; a refused first address gives way to the next at once; a port where
+/// nothing listens gives `AllFailed` with `ConnectionRefused`.
+#[creche::test]
+async fn real_sockets_on_loopback() {
+    let _w = watchdog("real_sockets_on_loopback");
+    let listeners = open_tcp_listeners(0).unwrap();
+    let port = listeners[0].local_addr().unwrap().port();
+    let v6 = listeners.iter().any(|l| l.local_addr().unwrap().is_ipv6());
+
+    let s = open_tcp_stream("127.0.0.1", port).await.unwrap();
+    assert_eq!(s.peer_addr().unwrap(), addr(&format!("127.0.0.1:{port}")));
+    if v6 {
+        let s = open_tcp_stream("::1", port).await.unwrap();
+        assert_eq!(s.peer_addr().unwrap(), addr(&format!("[::1]:{port}")));
+    }
+    let s = open_tcp_stream("localhost", port).await.unwrap();
+    assert!(s.peer_addr().unwrap().ip().is_loopback());
+
+    let dead = dead_port();
+    let s = OpenTcpStream::new("two.test", port)
+        .resolver(Fixed(vec![
+            addr(&format!("127.0.0.1:{dead}")),
+            addr(&format!("127.0.0.1:{port}")),
+        ]))
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(s.peer_addr().unwrap().port(), port);
+
+    let err = open_tcp_stream("127.0.0.1", dead).await.err().unwrap();
+    let ConnectError::AllFailed { attempts, .. } = &err else {
+        panic!("expected AllFailed, got {err:?}")
+    };
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].1.kind(), io::ErrorKind::ConnectionRefused);
+    assert_eq!(io::Error::from(err).kind(), io::ErrorKind::ConnectionRefused);
+    drop(listeners);
 }

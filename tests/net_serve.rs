@@ -1,7 +1,9 @@
 //! `serve_tcp`: on scripted listeners under the autojump clock (exact backoff after EMFILE,
 //! ENFILE, ENOBUFS and ENOMEM, a vanished connection is skipped at once, a hard error ends the
 //! server and cancels its connections, cancelling stops accepting and ends connections,
-//! `start()` reports the addresses, no listener is an error).
+//! `start()` reports the addresses, no listener is an error); then on loopback sockets:
+//! `open_tcp_listeners`, 1,000 concurrent connections, cancellation, and the server surviving
+//! file-descriptor exhaustion in a subprocess with a lowered `RLIMIT_NOFILE`.
 //!
 //! Accept-error events are seen through the io event hook (`creche::lowlevel::
 //! set_io_event_hook`), installed once for the whole binary; each test filters by its own
@@ -11,13 +13,13 @@ mod common;
 
 use common::{Counter, DropCount, lock_ignoring_poison, secs, watchdog};
 use creche::lowlevel::{IoEvent, set_io_event_hook};
-use creche::net::{ACCEPT_BACKOFF, Listener, serve_tcp};
+use creche::net::{ACCEPT_BACKOFF, Listener, TcpStream, open_tcp_listeners, serve_tcp};
 use creche::testing::wait_all_tasks_blocked;
 use creche::time::{Instant, current_time, sleep, sleep_forever};
 use creche::{CancelScope, TaskStatus, open_nursery};
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -287,4 +289,158 @@ async fn no_listener_is_invalid_input() {
     .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     wait_all_tasks_blocked().await;
+}
+
+// ---- real sockets on loopback -----------------------------------------------------------
+
+/// Echoes until the peer closes.
+async fn echo(stream: TcpStream) {
+    let mut buf = [0; 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if stream.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The loopback address of each family the listeners cover, on their port.
+fn loopbacks(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+    addrs
+        .iter()
+        .map(|a| match a {
+            SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::LOCALHOST, a.port())),
+            SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::LOCALHOST, a.port())),
+        })
+        .collect()
+}
+
+/// `open_tcp_listeners(0)`: one listener per family the host has, all on one port, the IPv6
+/// one with `IPV6_V6ONLY`; a port in use is an error.
+#[creche::test]
+async fn open_tcp_listeners_covers_every_family_on_one_port() {
+    let _w = watchdog("open_tcp_listeners_covers_every_family_on_one_port");
+    let listeners = open_tcp_listeners(0).unwrap();
+    let addrs: Vec<_> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+    assert!(addrs[0].is_ipv4() && addrs[0].ip().is_unspecified());
+    let v6_present = std::net::TcpListener::bind("[::1]:0").is_ok();
+    assert_eq!(addrs.len(), if v6_present { 2 } else { 1 });
+    for (listener, a) in listeners.iter().zip(&addrs) {
+        assert_eq!(a.port(), addrs[0].port());
+        if a.is_ipv6() {
+            assert!(a.ip().is_unspecified());
+            assert!(socket2::SockRef::from(listener).only_v6().unwrap());
+        }
+    }
+    let taken = open_tcp_listeners(addrs[0].port()).err().unwrap();
+    assert_eq!(taken.kind(), io::ErrorKind::AddrInUse);
+}
+
+/// 1,000 connections open at once through `serve_tcp` (half to 127.0.0.1, half to ::1 when the
+/// host has IPv6): each echoes once, all wait until every one has, then each echoes again; at
+/// that moment 1,000 handlers have started and none has ended.
+#[creche::test]
+async fn thousand_concurrent_connections_echo() {
+    let _w = watchdog("thousand_concurrent_connections_echo");
+    const N: usize = 1000;
+    let (started, ended) = (Counter::new(), Counter::new());
+    let (s, e) = (started.clone(), ended.clone());
+    let handler = move |stream: TcpStream| {
+        let (s, e) = (s.clone(), DropCount(e.clone()));
+        async move {
+            let _ended = e;
+            s.incr();
+            echo(stream).await;
+        }
+    };
+    let listeners = open_tcp_listeners(0).unwrap();
+    let result = open_nursery(|server| async move {
+        let addrs = server
+            .start(|status| serve_tcp(handler, listeners, status))
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let targets = Arc::new(loopbacks(&addrs));
+        let (echoed, all_echoed) = (Counter::new(), Arc::new(creche::sync::Event::new()));
+        let (seen_started, seen_ended) = (started.clone(), ended.clone());
+        open_nursery(|clients| async move {
+            for i in 0..N {
+                let (targets, echoed, all_echoed) =
+                    (targets.clone(), echoed.clone(), all_echoed.clone());
+                let (seen_started, seen_ended) = (seen_started.clone(), seen_ended.clone());
+                clients.spawn(async move {
+                    let stream = TcpStream::connect(targets[i % targets.len()]).await?;
+                    let msg = format!("{i:04}");
+                    let mut back = [0; 4];
+                    stream.write_all(msg.as_bytes()).await?;
+                    stream.read_exact(&mut back).await?;
+                    assert_eq!(&back, msg.as_bytes());
+                    if echoed.incr() == N {
+                        assert_eq!((seen_started.get(), seen_ended.get()), (N, 0));
+                        all_echoed.set();
+                    }
+                    all_echoed.wait().await;
+                    stream.write_all(msg.as_bytes()).await?;
+                    stream.read_exact(&mut back).await?;
+                    assert_eq!(&back, msg.as_bytes());
+                    Ok::<_, io::Error>(())
+                });
+            }
+            Ok(())
+        })
+        .await?;
+        server.cancel_scope().cancel();
+        Ok::<_, io::Error>(())
+    })
+    .await;
+    result.unwrap();
+    assert_eq!(started.get(), N);
+    assert_eq!(ended.get(), N, "every handler ended");
+}
+
+/// Cancelling the scope around `serve_tcp` stops accepting (the listeners close: a new
+/// connection is refused) and ends every connection (the client reads end-of-stream).
+#[creche::test]
+async fn cancelling_stops_accepting_and_ends_connections() {
+    let _w = watchdog("cancelling_stops_accepting_and_ends_connections");
+    let listeners = open_tcp_listeners(0).unwrap();
+    let port = listeners[0].local_addr().unwrap().port();
+    let target = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let handled = Counter::new();
+    let h = handled.clone();
+    let scope = CancelScope::new();
+    let (inner, outer) = (scope.clone(), scope.clone());
+    let out = open_nursery(|n| async move {
+        n.spawn(async move {
+            inner
+                .run(serve_tcp(
+                    move |stream: TcpStream| {
+                        h.incr();
+                        echo(stream)
+                    },
+                    listeners,
+                    TaskStatus::ignored(),
+                ))
+                .await;
+            Ok(())
+        });
+        let client = TcpStream::connect(target).await?;
+        client.write_all(b"hi").await?;
+        let mut back = [0; 2];
+        client.read_exact(&mut back).await?;
+        assert_eq!(&back, b"hi");
+        outer.cancel();
+        let mut rest = [0; 8];
+        let n = client.read(&mut rest).await.unwrap_or(0);
+        assert_eq!(n, 0, "the server's side of the connection was closed");
+        Ok::<_, io::Error>(())
+    })
+    .await;
+    out.unwrap();
+    assert_eq!(handled.get(), 1);
+    let refused = TcpStream::connect(target).await.err().unwrap();
+    assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
 }
