@@ -6,8 +6,8 @@
 //! [`JoinHandle`]) and time (`creche-timer`: [`time`], with a virtual clock for tests and the
 //! [`main`] and [`test`] attributes) and structured concurrency (`creche-nursery`:
 //! [`open_nursery`], [`CancelScope`], [`move_on_after`], [`fail_after`], [`checkpoint`], the
-//! local [`join`]/[`try_join`]/[`race`], [`map_concurrent`], and [`lowlevel::task_tree`]). I/O
-//! and sync arrive with their crates.
+//! local [`join`]/[`try_join`]/[`race`], [`map_concurrent`], and [`lowlevel::task_tree`]) and
+//! I/O (`creche-io`: [`net`], sockets on the reactor).
 //!
 //! ```
 //! let answer = creche::run(async {
@@ -74,9 +74,32 @@ pub mod sync {
     pub use creche_nursery::{Event, EventStatistics, EventWait};
 }
 
-/// Networking (issue 5, being built): TCP, UDP and Unix sockets on the reactor, happy eyeballs,
-/// `serve_tcp`.
-pub mod net {}
+/// Networking: TCP, UDP and Unix sockets on the reactor (`creche-io`). Every async operation
+/// is a cancellation point and a coop operation; a dropped `accept` loses no connection and a
+/// dropped `read` no bytes. (Happy eyeballs and `serve_tcp`: issue 5, being built.)
+///
+/// ```
+/// use creche::net::{TcpListener, TcpStream};
+/// creche::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let client = TcpStream::connect(listener.local_addr()?).await?;
+///     let (server, _) = listener.accept().await?;
+///     client.write_all(b"hi").await?;
+///     let mut buf = [0; 2];
+///     server.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"hi");
+///     std::io::Result::Ok(())
+/// })
+/// .unwrap();
+/// ```
+pub mod net {
+    pub use creche_io::tcp;
+    pub use creche_io::unix;
+    pub use creche_io::{
+        IoDriver, IoHandle, ListenOptions, NoReactor, TcpListener, TcpStream, UdpSocket,
+        UnixListener, UnixStream,
+    };
+}
 
 /// Blocking threads (issue 6, being built): `to_thread`, `from_thread`.
 pub mod thread {}
