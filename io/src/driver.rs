@@ -311,7 +311,9 @@ impl Reactor {
         let entry = sources.slab.vacant_entry();
         let index = entry.key();
         if index > MAX_INDEX {
-            return Err(io::Error::other("too many sockets registered with one reactor"));
+            return Err(io::Error::other(
+                "too many sockets registered with one reactor",
+            ));
         }
         let generation = sources.next_generation & (usize::MAX >> INDEX_BITS);
         sources.next_generation = sources.next_generation.wrapping_add(1);
@@ -365,7 +367,8 @@ mod tests {
     fn poll_read(reg: &Registration, count: &Arc<Count>) -> Poll<u64> {
         let waker = Waker::from(count.clone());
         let mut cx = Context::from_waker(&waker);
-        reg.readiness.poll_ready(Direction::Read, Waiter::Poll, &mut cx)
+        reg.readiness
+            .poll_ready(Direction::Read, Waiter::Poll, &mut cx)
     }
 
     /// A listener registered on `driver`, with a pending waiter on its read direction.

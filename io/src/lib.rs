@@ -50,6 +50,10 @@ pub fn __doc_runtime() -> creche_runtime::Runtime {
     let builder = creche_runtime::Builder::new()
         .worker_threads(2)
         .extension(driver.handle());
-    creche_timer::build_runtime_with_park(builder, driver, std::sync::Arc::new(creche_timer::SystemClock))
-        .expect("doc runtime builds")
+    creche_timer::build_runtime_with_park(
+        builder,
+        driver,
+        std::sync::Arc::new(creche_timer::SystemClock),
+    )
+    .expect("doc runtime builds")
 }

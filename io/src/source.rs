@@ -104,7 +104,11 @@ where
     for<'a> &'a T: Read + Write,
 {
     /// `poll_read` for the stream types.
-    pub(crate) fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.poll_io(Direction::Read, cx, |mut io| io.read(buf))
     }
 

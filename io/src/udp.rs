@@ -132,7 +132,9 @@ impl UdpSocket {
     ///
     /// See [`UdpSocket`].
     pub async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
-        self.io.op(Direction::Write, |s| s.send_to(buf, target)).await
+        self.io
+            .op(Direction::Write, |s| s.send_to(buf, target))
+            .await
     }
 
     /// Receives one datagram into `buf` (the rest of a longer one is discarded); returns its

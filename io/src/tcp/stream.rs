@@ -98,7 +98,10 @@ impl TcpStream {
     /// assert_eq!(stream.local_addr()?.ip(), from.ip());
     /// # std::io::Result::Ok(()) }).unwrap();
     /// ```
-    pub async fn connect_with(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<TcpStream> {
+    pub async fn connect_with(
+        addr: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> io::Result<TcpStream> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_nonblocking(true)?;
         if let Some(local) = local {

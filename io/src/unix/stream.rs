@@ -96,9 +96,9 @@ impl UnixStream {
             Err(e) => return Err(e),
         }
         let stream = UnixStream {
-            io: IoSource::new(std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(
-                socket,
-            )))?,
+            io: IoSource::new(std::os::unix::net::UnixStream::from(
+                std::os::fd::OwnedFd::from(socket),
+            ))?,
         };
         stream
             .io
