@@ -1,10 +1,9 @@
-//! The facade's [`Builder`] and [`Runtime`]: the runtime with its drivers composed (today the
-//! [`TimerDriver`](creche_timer::TimerDriver) over a
-//! [`ThreadPark`](creche_runtime::park::ThreadPark); the I/O driver slots in under the timer
-//! driver when it arrives).
+//! The facade's [`Builder`] and [`Runtime`]: the runtime with its drivers composed, the
+//! [`TimerDriver`](creche_timer::TimerDriver) over the [`IoDriver`] (whose
+//! [`IoHandle`](creche_io::IoHandle) is installed as a runtime extension, for the sockets).
 
+use creche_io::IoDriver;
 use creche_runtime::BuildError;
-use creche_runtime::park::ThreadPark;
 use creche_timer::{Clock, SystemClock};
 use std::fmt;
 use std::sync::Arc;
@@ -182,7 +181,7 @@ impl Builder {
     /// # Errors
     ///
     /// What [`creche_runtime::Builder::build`] returns for bad settings or a thread that
-    /// cannot start.
+    /// cannot start; [`BuildError::Driver`] if the I/O driver's poller cannot be created.
     ///
     /// # Examples
     ///
@@ -192,7 +191,9 @@ impl Builder {
     /// ```
     pub fn build(self) -> Result<Runtime, BuildError> {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let inner = creche_timer::build_runtime_with_park(self.runtime, ThreadPark::new(), clock)?;
+        let io = IoDriver::new().map_err(BuildError::Driver)?;
+        let runtime = self.runtime.extension(io.handle());
+        let inner = creche_timer::build_runtime_with_park(runtime, io, clock)?;
         Ok(Runtime { inner })
     }
 }

@@ -6,8 +6,8 @@
 //! [`JoinHandle`]) and time (`creche-timer`: [`time`], with a virtual clock for tests and the
 //! [`main`] and [`test`] attributes) and structured concurrency (`creche-nursery`:
 //! [`open_nursery`], [`CancelScope`], [`move_on_after`], [`fail_after`], [`checkpoint`], the
-//! local [`join`]/[`try_join`]/[`race`], [`map_concurrent`], and [`lowlevel::task_tree`]). I/O
-//! and sync arrive with their crates.
+//! local [`join`]/[`try_join`]/[`race`], [`map_concurrent`], and [`lowlevel::task_tree`]) and
+//! I/O (`creche-io`: [`net`], sockets on the reactor).
 //!
 //! ```
 //! let answer = creche::run(async {
@@ -74,20 +74,37 @@ pub mod sync {
     pub use creche_nursery::{Event, EventStatistics, EventWait};
 }
 
-/// Networking (issue 5, being built): TCP, UDP and Unix sockets on the reactor, happy eyeballs,
-/// `serve_tcp`.
+/// Networking: TCP, UDP and Unix sockets on the reactor (`creche-io`). Every async operation
+/// is a cancellation point and a coop operation; a dropped `accept` loses no connection and a
+/// dropped `read` no bytes. Also: `lookup_host` on the blocking pool, happy eyeballs
+/// (`open_tcp_stream`, `OpenTcpStream`), `open_tcp_listeners` and `serve_tcp`.
 ///
 /// ```
-/// # creche::Runtime::new().unwrap().block_on(async {
-/// let addrs = creche::net::lookup_host("127.0.0.1", 80).await.unwrap();
-/// assert_eq!(addrs, vec!["127.0.0.1:80".parse().unwrap()]);
-/// # });
+/// use creche::net::{TcpListener, TcpStream};
+/// creche::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let client = TcpStream::connect(listener.local_addr()?).await?;
+///     let (server, _) = listener.accept().await?;
+///     client.write_all(b"hi").await?;
+///     let mut buf = [0; 2];
+///     server.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"hi");
+///     std::io::Result::Ok(())
+/// })
+/// .unwrap();
 /// ```
 pub mod net {
-    // Happy eyeballs and name resolution (the `eyeballs` branch).
+    pub use creche_io::tcp;
+    pub use creche_io::unix;
+    // Happy eyeballs, name resolution, listeners and serve_tcp (the `eyeballs` branch).
     pub use creche_io::{
-        ACCEPT_BACKOFF, ConnectError, Connector, DEFAULT_ATTEMPT_DELAY, Listener, LookupHost,
-        OpenTcpStream, Resolver, SystemResolver, lookup_host, serve_tcp,
+        ACCEPT_BACKOFF, ConnectError, Connector, DEFAULT_ATTEMPT_DELAY, LISTEN_BACKLOG, Listener,
+        LookupHost, OpenTcpStream, Resolver, SystemResolver, TcpConnector, lookup_host,
+        open_tcp_listeners, open_tcp_stream, serve_tcp,
+    };
+    pub use creche_io::{
+        IoDriver, IoHandle, ListenOptions, NoReactor, TcpListener, TcpStream, UdpSocket,
+        UnixListener, UnixStream,
     };
 }
 

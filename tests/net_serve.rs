@@ -358,6 +358,7 @@ async fn thousand_concurrent_connections_echo() {
         }
     };
     let listeners = open_tcp_listeners(0).unwrap();
+    let (seen_started, seen_ended) = (started.clone(), ended.clone());
     let result = open_nursery(|server| async move {
         let addrs = server
             .start(|status| serve_tcp(handler, listeners, status))
@@ -365,7 +366,6 @@ async fn thousand_concurrent_connections_echo() {
             .map_err(|e| io::Error::other(e.to_string()))?;
         let targets = Arc::new(loopbacks(&addrs));
         let (echoed, all_echoed) = (Counter::new(), Arc::new(creche::sync::Event::new()));
-        let (seen_started, seen_ended) = (started.clone(), ended.clone());
         open_nursery(|clients| async move {
             for i in 0..N {
                 let (targets, echoed, all_echoed) =

@@ -26,6 +26,7 @@
 //! in the slot is dropped with the slot. Nothing survives the cancellation.
 
 use crate::lookup::lookup_host;
+use crate::tcp_glue::TcpConnector;
 use creche_nursery::{Event, Nursery, move_on_after, open_nursery};
 use parking_lot::Mutex;
 use std::convert::Infallible;
@@ -258,8 +259,9 @@ impl From<ConnectError> for io::Error {
 
 /// Connecting to a host with happy eyeballs (RFC 8305), and its options: attempt delay, local address, resolver and connector.
 ///
-/// Until a connector is set (`C = ()`) there is nothing to connect with, and `connect` is not
-/// available.
+/// By default: the system resolver and [`TcpConnector`] (a real non-blocking connect per
+/// attempt); [`open_tcp_stream`](crate::open_tcp_stream) is `OpenTcpStream::new(host,
+/// port).connect()`.
 ///
 /// # Examples
 ///
@@ -288,7 +290,7 @@ impl From<ConnectError> for io::Error {
 /// ```
 #[derive(Debug, Clone)]
 #[must_use = "call connect() to connect"]
-pub struct OpenTcpStream<R = SystemResolver, C = ()> {
+pub struct OpenTcpStream<R = SystemResolver, C = TcpConnector> {
     host: String,
     port: u16,
     delay: Duration,
@@ -299,7 +301,7 @@ pub struct OpenTcpStream<R = SystemResolver, C = ()> {
 
 impl OpenTcpStream {
     /// Options to connect to `host` (a name or an IP literal) on `port`: the default delay, no
-    /// local address, the system resolver, and no connector yet.
+    /// local address, the system resolver, and the real connector.
     ///
     /// # Examples
     ///
@@ -311,7 +313,7 @@ impl OpenTcpStream {
             delay: DEFAULT_ATTEMPT_DELAY,
             local: None,
             resolver: SystemResolver,
-            connector: (),
+            connector: TcpConnector,
         }
     }
 }

@@ -66,6 +66,8 @@ pub enum BuildError {
     ZeroBlockingThreads,
     /// The operating system refused to start a thread.
     Spawn(io::Error),
+    /// A driver could not be created (the I/O driver's poller, in the facade).
+    Driver(io::Error),
 }
 
 impl fmt::Display for BuildError {
@@ -74,6 +76,7 @@ impl fmt::Display for BuildError {
             BuildError::ZeroWorkerThreads => write!(f, "worker_threads must be at least 1"),
             BuildError::ZeroBlockingThreads => write!(f, "max_blocking_threads must be at least 1"),
             BuildError::Spawn(e) => write!(f, "could not start a runtime thread: {e}"),
+            BuildError::Driver(e) => write!(f, "could not create a runtime driver: {e}"),
         }
     }
 }
@@ -81,7 +84,7 @@ impl fmt::Display for BuildError {
 impl std::error::Error for BuildError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BuildError::Spawn(e) => Some(e),
+            BuildError::Spawn(e) | BuildError::Driver(e) => Some(e),
             _ => None,
         }
     }
@@ -90,7 +93,7 @@ impl std::error::Error for BuildError {
 impl From<BuildError> for io::Error {
     fn from(error: BuildError) -> io::Error {
         match error {
-            BuildError::Spawn(e) => e,
+            BuildError::Spawn(e) | BuildError::Driver(e) => e,
             other => io::Error::new(io::ErrorKind::InvalidInput, other),
         }
     }

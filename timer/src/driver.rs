@@ -21,7 +21,10 @@
 //!    blocks as usual; the party that makes the runtime idle wakes it (internal wake).
 //! 2. If idle with epoch `e`: with a zero threshold it jumps the clock to the next deadline at
 //!    once; else it blocks for the threshold, and jumps only if the monitor still reports epoch
-//!    `e` (nothing at all became active meanwhile) and nobody unparked it.
+//!    `e` (nothing at all became active meanwhile) and nobody unparked it. Either way, right
+//!    before the jump it polls the inner park without blocking: I/O events already queued
+//!    (a socket that is readable now) wake their tasks, the epoch changes, and the clock does
+//!    not jump over them.
 //! 3. After a jump it fires what became due and returns, so the woken tasks run.
 //!
 //! The jump target is a lower bound of the next deadline (exact when it is within the wheel's
@@ -296,6 +299,14 @@ impl<P: Park> TimerDriver<P> {
                 Woken::ByItself if monitor.idle_epoch() != Some(epoch) => return Jump::Return,
                 Woken::ByItself => {}
             }
+        }
+        // Ready I/O is collected before the clock moves: the inner park, polled without
+        // blocking, wakes the tasks of events already queued (a socket readable right now), so
+        // the runtime is busy again and the epoch check below holds the jump back.
+        match self.block(Some(Duration::ZERO)) {
+            Woken::Runtime => return Jump::Return,
+            Woken::Internal => return Jump::LookAgain,
+            Woken::ByItself => {}
         }
         // Waiters of `wait_all_tasks_blocked` (registered since the loop looked) go first.
         if !self.shared.idle_waiters.lock().wakers.is_empty() {
