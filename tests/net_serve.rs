@@ -13,12 +13,14 @@ mod common;
 
 use common::{Counter, DropCount, lock_ignoring_poison, secs, watchdog};
 use creche::lowlevel::{IoEvent, set_io_event_hook};
-use creche::net::{ACCEPT_BACKOFF, Listener, TcpStream, open_tcp_listeners, serve_tcp};
+use creche::net::{
+    ACCEPT_BACKOFF, Listener, TcpListener, TcpStream, open_tcp_listeners, serve_tcp,
+};
 use creche::testing::wait_all_tasks_blocked;
-use creche::time::{Instant, current_time, sleep, sleep_forever};
+use creche::time::{Instant, MockClock, current_time, sleep, sleep_forever};
 use creche::{CancelScope, TaskStatus, open_nursery};
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -443,4 +445,119 @@ async fn cancelling_stops_accepting_and_ends_connections() {
     assert_eq!(handled.get(), 1);
     let refused = TcpStream::connect(target).await.err().unwrap();
     assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+}
+
+// ---- file-descriptor exhaustion, in a subprocess ----------------------------------------
+
+/// Set in the environment of the re-executed test binary: run the scenario, not the parent.
+const FD_CHILD: &str = "CRECHE_NET_SERVE_FD_EXHAUSTION_CHILD";
+
+/// `serve_tcp` survives `EMFILE`: a subprocess (this test binary, re-executed with
+/// [`FD_CHILD`] set) lowers its `RLIMIT_NOFILE` and runs the scenario of
+/// [`fd_exhaustion_child`]; the parent checks that it succeeded.
+#[test]
+fn serve_tcp_survives_fd_exhaustion() {
+    let _w = watchdog("serve_tcp_survives_fd_exhaustion");
+    if std::env::var_os(FD_CHILD).is_some() {
+        fd_exhaustion_child();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "serve_tcp_survives_fd_exhaustion",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(FD_CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the subprocess failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("fd exhaustion: 2 backoffs, then served 2 connections"),
+        "{stdout}"
+    );
+}
+
+/// Waits (polling; the watchdog guards it) until the hook has seen `n` events for `addr`.
+fn wait_for_events(addr: SocketAddr, n: usize) {
+    while events_for(addr).len() < n {
+        std::thread::sleep(ms(1));
+    }
+}
+
+/// The subprocess: at most 256 descriptors; the server runs on a clock that moves only when
+/// jumped. Every descriptor is taken but one, which a client uses to connect (the connection
+/// waits in the listener's backlog) and send "ping". The server's accept fails with `EMFILE`:
+/// one event, then nothing while the clock stands still (it sleeps, it does not spin); a 100 ms
+/// jump brings exactly one more attempt and event. Then the descriptors are freed, the clock
+/// jumps again, and the server accepts, echoes "ping", and serves a fresh connection too.
+fn fd_exhaustion_child() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the valid, exclusively borrowed `limit`.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    limit.rlim_cur = limit.rlim_cur.min(256);
+    // SAFETY: setrlimit reads the valid, initialized `limit`.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    collect_events();
+    let clock = MockClock::new();
+    let rt = creche::Builder::new()
+        .worker_threads(2)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let result = rt.block_on(open_nursery(|n| async move {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addrs = n
+            .start(|status| serve_tcp(echo, vec![listener], status))
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let addr = addrs[0];
+
+        let mut hoard = Vec::new();
+        loop {
+            match std::fs::File::open("/dev/null") {
+                Ok(file) => hoard.push(file),
+                Err(e) if e.raw_os_error() == Some(libc::EMFILE) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        hoard.pop(); // the client's descriptor
+        let mut client = std::net::TcpStream::connect(addr)?;
+        client.write_all(b"ping")?;
+
+        wait_for_events(addr, 1);
+        wait_all_tasks_blocked().await;
+        assert_eq!(events_for(addr).len(), 1, "asleep until the clock moves");
+        clock.jump(ACCEPT_BACKOFF).unwrap();
+        wait_for_events(addr, 2);
+        wait_all_tasks_blocked().await;
+        assert_eq!(events_for(addr).len(), 2, "one attempt per backoff");
+        let events = events_for(addr);
+        assert!(events.iter().all(|e| e.os_error == Some(libc::EMFILE)));
+        assert_eq!(events[1].at - events[0].at, ACCEPT_BACKOFF);
+
+        drop(hoard);
+        clock.jump(ACCEPT_BACKOFF).unwrap();
+        let mut back = [0; 4];
+        client.read_exact(&mut back)?;
+        assert_eq!(&back, b"ping");
+        let mut fresh = std::net::TcpStream::connect(addr)?;
+        fresh.write_all(b"pong")?;
+        fresh.read_exact(&mut back)?;
+        assert_eq!(&back, b"pong");
+        assert_eq!(events_for(addr).len(), 2, "no failure once descriptors are free");
+        println!("fd exhaustion: 2 backoffs, then served 2 connections");
+        n.cancel_scope().cancel();
+        Ok::<_, io::Error>(())
+    }));
+    result.unwrap();
 }
