@@ -521,6 +521,18 @@ fn fd_exhaustion_child() {
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
         let addr = addrs[0];
+        // The scenario has exactly two failed accepts. A loop that spins instead of sleeping
+        // would keep `wait_all_tasks_blocked` from ever returning: say so and stop at once.
+        std::thread::spawn(move || {
+            loop {
+                let seen = events_for(addr).len();
+                if seen > 2 {
+                    println!("serve_tcp spins: {seen} failed accepts with the clock still");
+                    std::process::exit(3);
+                }
+                std::thread::sleep(ms(1));
+            }
+        });
 
         let mut hoard = Vec::new();
         loop {
