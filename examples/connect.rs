@@ -105,7 +105,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Err(e) => {
             println!("no connection after {elapsed:.1?}");
-            Err(e.into())
+            eprintln!("error: {e}");
+            std::process::exit(1);
         }
     }
 }

@@ -627,6 +627,9 @@ async fn real_sockets_on_loopback() {
     };
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].1.kind(), io::ErrorKind::ConnectionRefused);
-    assert_eq!(io::Error::from(err).kind(), io::ErrorKind::ConnectionRefused);
+    assert_eq!(
+        io::Error::from(err).kind(),
+        io::ErrorKind::ConnectionRefused
+    );
     drop(listeners);
 }

@@ -503,10 +503,12 @@ fn fd_exhaustion_child() {
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes into the valid, exclusively borrowed `limit`.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(got, 0);
     limit.rlim_cur = limit.rlim_cur.min(256);
     // SAFETY: setrlimit reads the valid, initialized `limit`.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    let set = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    assert_eq!(set, 0);
     collect_events();
     let clock = MockClock::new();
     let rt = creche::Builder::new()
@@ -566,7 +568,11 @@ fn fd_exhaustion_child() {
         fresh.write_all(b"pong")?;
         fresh.read_exact(&mut back)?;
         assert_eq!(&back, b"pong");
-        assert_eq!(events_for(addr).len(), 2, "no failure once descriptors are free");
+        assert_eq!(
+            events_for(addr).len(),
+            2,
+            "no failure once descriptors are free"
+        );
         println!("fd exhaustion: 2 backoffs, then served 2 connections");
         n.cancel_scope().cancel();
         Ok::<_, io::Error>(())

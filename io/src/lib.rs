@@ -35,14 +35,14 @@ mod driver;
 mod events;
 mod happy_eyeballs;
 mod lookup;
-mod serve;
-mod tcp_glue;
 #[cfg(loom)]
 mod loom_tests;
 mod primitives;
 mod readiness;
+mod serve;
 mod source;
 pub mod tcp;
+mod tcp_glue;
 mod traits;
 pub mod udp;
 pub mod unix;
@@ -55,8 +55,8 @@ pub use happy_eyeballs::{
 pub use lookup::{LookupHost, lookup_host};
 pub use serve::{ACCEPT_BACKOFF, Listener, serve_tcp};
 pub use tcp::{ListenOptions, TcpListener, TcpStream};
-pub use udp::UdpSocket;
 pub use tcp_glue::{LISTEN_BACKLOG, TcpConnector, open_tcp_listeners, open_tcp_stream};
+pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
 
 /// A two-worker runtime with the I/O driver under the timer driver (system clock), for this
