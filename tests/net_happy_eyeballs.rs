@@ -592,8 +592,9 @@ fn dead_port() -> u16 {
 }
 
 /// `open_tcp_stream` on real sockets: by IP literal and by name to listeners from
-/// `open_tcp_listeners`; a refused first address gives way to the next at once; a port where
-/// nothing listens gives `AllFailed` with `ConnectionRefused`.
+/// `open_tcp_listeners`; a refused first address gives way to the next at once; a local address
+/// is bound (an attempt of the other family fails); a port where nothing listens gives
+/// `AllFailed` with `ConnectionRefused`.
 #[creche::test]
 async fn real_sockets_on_loopback() {
     let _w = watchdog("real_sockets_on_loopback");
@@ -620,6 +621,22 @@ async fn real_sockets_on_loopback() {
         .await
         .unwrap();
     assert_eq!(s.peer_addr().unwrap().port(), port);
+
+    if v6 {
+        // Bound to an IPv4 local address, the IPv6 attempt fails at once and the IPv4 one wins.
+        let local = addr("127.0.0.1:0");
+        let s = OpenTcpStream::new("both.test", port)
+            .resolver(Fixed(vec![
+                addr(&format!("[::1]:{port}")),
+                addr(&format!("127.0.0.1:{port}")),
+            ]))
+            .local_address(local)
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(s.peer_addr().unwrap(), addr(&format!("127.0.0.1:{port}")));
+        assert_eq!(s.local_addr().unwrap().ip(), local.ip());
+    }
 
     let err = open_tcp_stream("127.0.0.1", dead).await.err().unwrap();
     let ConnectError::AllFailed { attempts, .. } = &err else {
