@@ -26,7 +26,7 @@
 //! # std::io::Result::Ok(()) }).unwrap();
 //! ```
 
-mod driver;
+pub mod driver;
 #[cfg(loom)]
 mod loom_tests;
 mod primitives;
