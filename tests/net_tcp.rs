@@ -440,3 +440,38 @@ fn sockets_outside_a_runtime_are_a_typed_error() {
     let err = TcpStream::from_std(std_stream).unwrap_err();
     assert!(err.get_ref().unwrap().is::<NoReactor>(), "{err}");
 }
+
+/// With the `tokio` feature, tokio's io traits drive the same sockets.
+#[cfg(feature = "tokio")]
+#[creche::test(worker_threads = 2)]
+async fn tokio_io_traits() {
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    let _w = watchdog("tokio_io_traits");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (mut server, _) = listener.accept().await.unwrap();
+    let n = poll_fn(|cx| Pin::new(&mut client).poll_write(cx, b"tokio"))
+        .await
+        .unwrap();
+    assert_eq!(n, 5);
+    poll_fn(|cx| Pin::new(&mut client).poll_shutdown(cx))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    loop {
+        let mut storage = [0; 8];
+        let mut buf = ReadBuf::new(&mut storage);
+        poll_fn(|cx| Pin::new(&mut server).poll_read(cx, &mut buf))
+            .await
+            .unwrap();
+        if buf.filled().is_empty() {
+            break;
+        }
+        got.extend_from_slice(buf.filled());
+    }
+    assert_eq!(got, b"tokio");
+}

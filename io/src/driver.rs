@@ -6,7 +6,7 @@
 //! Every socket registers once, when it is created, with read and write interest in **edge**
 //! mode: the poller reports each transition to readable or writable once, and never needs
 //! re-arming (oneshot mode would cost a `modify` syscall per wait). Readiness is then kept per
-//! source by [`Readiness`] (see its protocol).
+//! source by `Readiness` (see the protocol in `io/src/readiness.rs`).
 //!
 //! The reactor keeps its sources in a slab, each with a generation. The poller key of a source
 //! is its slab index in the low half of a `usize` and its generation in the high half, so:

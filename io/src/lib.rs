@@ -31,7 +31,7 @@
 //! # std::io::Result::Ok(()) }).unwrap();
 //! ```
 
-mod driver;
+pub mod driver;
 mod events;
 mod happy_eyeballs;
 mod lookup;
