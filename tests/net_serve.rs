@@ -1,7 +1,8 @@
 //! `serve_tcp`: on scripted listeners under the autojump clock (exact backoff after EMFILE,
 //! ENFILE, ENOBUFS and ENOMEM, a vanished connection is skipped at once, a hard error ends the
 //! server and cancels its connections, cancelling stops accepting and ends connections,
-//! `start()` reports the addresses, no listener is an error); then on loopback sockets:
+//! `start()` reports the addresses, no listener is an error, a handler's panic ends the
+//! server); then on loopback sockets:
 //! `open_tcp_listeners`, 1,000 concurrent connections, cancellation, and the server surviving
 //! file-descriptor exhaustion in a subprocess with a lowered `RLIMIT_NOFILE`.
 //!
@@ -276,6 +277,43 @@ async fn start_reports_addresses_and_cancel_stops_everything() {
     sleep(secs(5)).await;
     assert_eq!(watch_a.accepts(t0), vec![ms(0), ms(0)]);
     assert_eq!(watch_b.accepts(t0), vec![ms(0), ms(500)]);
+}
+
+/// A handler's panic takes the server down: the other connections are cancelled, the
+/// listeners closed, and the panic resumes in `serve_tcp`'s caller with its payload.
+#[test]
+fn a_handler_panic_ends_the_server() {
+    let _w = watchdog("a_handler_panic_ends_the_server");
+    let rt = creche::Builder::new()
+        .clock(MockClock::autojump())
+        .build()
+        .unwrap();
+    let listener = Scripted::new(1008, &[Conn(1), Wait(secs(1)), Conn(2), Conn(3)]);
+    let watched = listener.clone();
+    let dropped = Counter::new();
+    let d = dropped.clone();
+    let handler = move |id: u32| {
+        let guard = DropCount(d.clone());
+        async move {
+            let _guard = guard;
+            if id == 2 {
+                sleep(ms(10)).await;
+                panic!("handler 2 failed");
+            }
+            sleep_forever().await;
+        }
+    };
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(serve_tcp(handler, vec![listener], TaskStatus::ignored()))
+    }));
+    let payload = caught.err().expect("the panic reached the caller");
+    assert_eq!(common::panic_message(&*payload), "handler 2 failed");
+    assert_eq!(dropped.get(), 3, "every handler was dropped");
+    assert_eq!(
+        watched.accepts.lock().unwrap().len(),
+        4,
+        "no accept after the panic"
+    );
 }
 
 /// No listener: `InvalidInput`, at once.
