@@ -650,3 +650,18 @@ async fn real_sockets_on_loopback() {
     );
     drop(listeners);
 }
+
+/// Outside a runtime, an IP literal still resolves; a name panics, saying why.
+#[test]
+fn lookup_host_outside_a_runtime() {
+    let literal = futures_lite::future::block_on(lookup_host("::1", 5)).unwrap();
+    assert_eq!(literal, vec![addr("[::1]:5")]);
+    let panic = std::panic::catch_unwind(|| lookup_host("localhost", 5))
+        .err()
+        .unwrap();
+    let message = common::panic_message(&*panic);
+    assert!(
+        message.starts_with("creche::net::lookup_host(\"localhost\") needs the blocking pool: "),
+        "{message}"
+    );
+}

@@ -31,8 +31,8 @@ use std::task::{Context, Poll, ready};
 ///
 /// # Panics
 ///
-/// When a name (not an IP literal) is looked up outside a runtime: the blocking pool is the
-/// runtime's.
+/// When a name (not an IP literal) is looked up outside a runtime (the blocking pool is the
+/// runtime's); an IP literal needs no runtime.
 ///
 /// # Examples
 ///
@@ -53,8 +53,12 @@ pub fn lookup_host(host: &str, port: u16) -> LookupHost {
     let state = match unbracketed.parse::<IpAddr>() {
         Ok(ip) => State::Done(Some(Ok(vec![SocketAddr::new(ip, port)]))),
         Err(_) => {
+            let runtime = match creche_runtime::Handle::try_current() {
+                Ok(runtime) => runtime,
+                Err(e) => panic!("creche::net::lookup_host({host:?}) needs the blocking pool: {e}"),
+            };
             let host = host.to_owned();
-            State::Pool(creche_runtime::spawn_blocking(move || {
+            State::Pool(runtime.spawn_blocking(move || {
                 (host.as_str(), port)
                     .to_socket_addrs()
                     .map(|addrs| addrs.collect())
