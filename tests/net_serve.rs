@@ -306,7 +306,7 @@ fn a_handler_panic_ends_the_server() {
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(serve_tcp(handler, vec![listener], TaskStatus::ignored()))
     }));
-    let payload = caught.err().expect("the panic reached the caller");
+    let payload = caught.expect_err("the panic reached the caller");
     assert_eq!(common::panic_message(&*payload), "handler 2 failed");
     assert_eq!(dropped.get(), 3, "every handler was dropped");
     assert_eq!(
