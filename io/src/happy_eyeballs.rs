@@ -1,5 +1,6 @@
-//! [`OpenTcpStream`]: connecting to a host name with happy
-//! eyeballs (RFC 8305), built from creche's own nursery, cancel scopes and [`Event`].
+//! [`OpenTcpStream`]: connecting to a host name with happy eyeballs (RFC 8305), built from
+//! creche's own nursery, cancel scopes and [`Event`]; the [`Resolver`] and [`Connector`] traits
+//! that make it testable on a fake network; [`ConnectError`].
 //!
 //! # The algorithm
 //!
@@ -23,7 +24,9 @@
 //!
 //! `connect` is a cancellation point. Cancelled from outside (a scope around it), it is dropped
 //! like any body: the nursery drops every attempt (closing every socket), and a winner already
-//! in the slot is dropped with the slot. Nothing survives the cancellation.
+//! in the slot is dropped with the slot. Nothing survives the cancellation. (When the caller's
+//! context is cancelled, `open_nursery` itself returns `Ok(None)` once the attempts are gone;
+//! `race` then waits at a cancellation point instead of reporting a partial failure list.)
 
 use crate::lookup::lookup_host;
 use crate::tcp_glue::TcpConnector;
