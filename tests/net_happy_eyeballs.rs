@@ -459,6 +459,25 @@ async fn cancellation_from_outside_closes_every_socket() {
     assert_eq!((net.opened.get(), net.closed.get()), (2, 2));
 }
 
+/// Cancelled from outside after the last attempt has started (the first failed at once, so
+/// the nursery's body has finished): the pending attempt is cancelled, not failed, so
+/// `connect` must not come back with an `AllFailed` listing only the first address.
+#[creche::test(autojump)]
+async fn cancellation_after_the_last_attempt_started_reports_nothing() {
+    let _w = watchdog("cancellation_after_the_last_attempt_started_reports_nothing");
+    let net = FakeNet::new(&[
+        ("1.1.1.1:80", Fail(Duration::ZERO)),
+        ("1.1.1.2:80", Connect(secs(10))),
+    ]);
+    let t0 = current_time();
+    let out = move_on_after(secs(1), connect(&net, &["1.1.1.1:80", "1.1.1.2:80"], D)).await;
+    if let Some(result) = &out {
+        panic!("connect returned {:?}", result.as_ref().map(|s| s.peer));
+    }
+    assert_eq!(current_time() - t0, secs(1));
+    assert_eq!((net.opened.get(), net.closed.get()), (2, 2));
+}
+
 /// The resolver's error is `Resolve`, with the error as its source; nothing is attempted.
 #[creche::test(autojump)]
 async fn resolver_failure() {

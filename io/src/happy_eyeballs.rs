@@ -24,9 +24,11 @@
 //!
 //! `connect` is a cancellation point. Cancelled from outside (a scope around it), it is dropped
 //! like any body: the nursery drops every attempt (closing every socket), and a winner already
-//! in the slot is dropped with the slot. Nothing survives the cancellation. (When the caller's
-//! context is cancelled, `open_nursery` itself returns `Ok(None)` once the attempts are gone;
-//! `race` then waits at a cancellation point instead of reporting a partial failure list.)
+//! in the slot is dropped with the slot. Nothing survives the cancellation. (A nursery with
+//! live children holds off the cancellation of the scopes around it until they are gone, so
+//! the code after `open_nursery` still runs, in the cancelled context: when some address has
+//! neither won nor failed, `race` waits at a cancellation point, which never completes there,
+//! instead of reporting a partial failure list.)
 
 use crate::lookup::lookup_host;
 use crate::tcp_glue::TcpConnector;
@@ -444,7 +446,7 @@ async fn race<C: Connector>(
 ) -> Result<C::Stream, Vec<(SocketAddr, io::Error)>> {
     let winner: Arc<Mutex<Option<C::Stream>>> = Arc::default();
     let failures: Arc<Mutex<Vec<(usize, SocketAddr, io::Error)>>> = Arc::default();
-    let (slot, errors) = (winner.clone(), failures.clone());
+    let (slot, errors, count) = (winner.clone(), failures.clone(), addrs.len());
     let done = open_nursery(move |attempts: Nursery<Infallible>| async move {
         for (i, &addr) in addrs.iter().enumerate() {
             let failed = Arc::new(Event::new());
@@ -473,16 +475,17 @@ async fn race<C: Connector>(
         Ok(())
     })
     .await;
-    let Ok(done) = done; // the attempts never fail: their errors go to `failures`
+    let Ok(_) = done; // the attempts never fail: their errors go to `failures`
     if let Some(stream) = winner.lock().take() {
         return Ok(stream);
     }
-    if done.is_none() {
-        // No winner cancelled the nursery, so the caller's context was: stay at a cancellation
-        // point (it never completes there) rather than report a partial list of failures.
+    let mut failures = std::mem::take(&mut *failures.lock());
+    if failures.len() < count {
+        // Some address neither won nor failed: the caller's context was cancelled (only a
+        // winner cancels the nursery). Stay at a cancellation point, which never completes
+        // there, rather than report a partial list of failures.
         creche_timer::sleep_forever().await;
     }
-    let mut failures = std::mem::take(&mut *failures.lock());
     failures.sort_by_key(|&(i, ..)| i);
     Err(failures.into_iter().map(|(_, a, e)| (a, e)).collect())
 }
