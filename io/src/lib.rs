@@ -27,7 +27,7 @@
 //! ```
 
 pub mod driver;
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 mod loom_tests;
 mod primitives;
 mod readiness;
