@@ -475,3 +475,53 @@ async fn tokio_io_traits() {
     }
     assert_eq!(got, b"tokio");
 }
+
+/// Connects to a listener whose accept queue is full stay pending (the kernel drops their
+/// SYNs); a deadline drops them, and each dropped connect deregisters and closes its socket.
+#[creche::test(autojump, worker_threads = 2)]
+async fn dropped_pending_connect_closes_its_socket() {
+    let _w = watchdog("dropped_pending_connect_closes_its_socket");
+    const ATTEMPTS: usize = 6;
+    let handle = creche::net::IoHandle::try_current().unwrap();
+    let listener = TcpListener::bind_with(
+        "127.0.0.1:0".parse().unwrap(),
+        &ListenOptions::new().backlog(1),
+    )
+    .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let before = handle.registered();
+    let connected = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let t0 = current_time();
+    let result = open_nursery(|n| {
+        let connected = connected.clone();
+        async move {
+            for _ in 0..ATTEMPTS {
+                let connected = connected.clone();
+                n.spawn(async move {
+                    if let Some(stream) = move_on_after(secs(10), TcpStream::connect(addr)).await {
+                        connected.lock().unwrap().push(stream?);
+                    }
+                    Ok::<_, io::Error>(())
+                });
+            }
+            Ok(())
+        }
+    })
+    .await;
+    assert!(matches!(result, Ok(Some(()))), "{result:?}");
+    let connected = std::mem::take(&mut *connected.lock().unwrap());
+    assert!(
+        connected.len() < ATTEMPTS,
+        "a full accept queue leaves some connects pending ({} connected)",
+        connected.len()
+    );
+    assert_eq!(
+        current_time() - t0,
+        secs(10),
+        "the pending ones ran to the deadline"
+    );
+    // Only the connected streams are still registered; the dropped connects are gone.
+    assert_eq!(handle.registered(), before + connected.len());
+    drop(connected);
+    assert_eq!(handle.registered(), before);
+}

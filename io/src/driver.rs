@@ -401,6 +401,22 @@ mod tests {
     }
 
     #[test]
+    fn shutdown_lets_go_of_the_wakers() {
+        let mut driver = IoDriver::new().unwrap();
+        let woken = Arc::new(Count::default());
+        let (listener, reg) = waiting_listener(&driver, &woken);
+        assert_eq!(Arc::strong_count(&woken), 2, "the waiter's waker is held");
+        driver.shutdown();
+        assert_eq!(
+            Arc::strong_count(&woken),
+            1,
+            "and dropped at shutdown, unwoken"
+        );
+        assert_eq!(woken.0.load(SeqCst), 0);
+        reg.deregister(&listener);
+    }
+
+    #[test]
     fn an_event_wakes_its_waiter() {
         let mut driver = IoDriver::new().unwrap();
         let woken = Arc::new(Count::default());

@@ -35,7 +35,7 @@ pub mod driver;
 mod events;
 mod happy_eyeballs;
 mod lookup;
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 mod loom_tests;
 mod primitives;
 mod readiness;
