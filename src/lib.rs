@@ -71,6 +71,10 @@ pub mod time {
 /// });
 /// ```
 pub mod sync {
+    pub use creche_nursery::{
+        Borrower, CapacityLimiter, LimiterAcquire, LimiterStatistics, LimiterToken, Semaphore,
+        SemaphoreAcquire, SemaphorePermit, SemaphoreStatistics, WouldBlock,
+    };
     pub use creche_nursery::{Event, EventStatistics, EventWait};
 }
 
