@@ -8,7 +8,7 @@
 //! - [`task_tree`]: a printable snapshot of every nursery and its tasks.
 //! - [`local`]: `join`, `try_join`, `race` inside one task, borrowing freely.
 //! - Sync primitives (issue 6), all FIFO and cancellation-safe: [`Event`], [`Semaphore`],
-//!   [`CapacityLimiter`].
+//!   [`CapacityLimiter`], [`Lock`], [`Condition`].
 //!
 //! Cancellation is by drop: a cancelled scope drops its body at the body's next cancellation
 //! point, except that shielded scopes and nurseries with live children inside it finish first
@@ -32,10 +32,12 @@
 //! # });
 //! ```
 
+mod condition;
 mod context;
 mod event;
 mod limiter;
 pub mod local;
+mod lock;
 mod map;
 mod node;
 mod nursery;
@@ -50,9 +52,11 @@ mod waitq;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use condition::{Condition, ConditionGuard, ConditionLock, ConditionStatistics, ConditionWait};
 pub use event::{Event, EventStatistics, EventWait};
 pub use limiter::{Borrower, CapacityLimiter, LimiterAcquire, LimiterStatistics, LimiterToken};
 pub use local::{join, join_all, race, try_join};
+pub use lock::{Lock, LockAcquire, LockGuard, LockStatistics};
 pub use map::map_concurrent;
 pub use nursery::{Cancelled, Closed, Nursery, OpenNursery, TaskHandle, open_nursery};
 pub use scope::{

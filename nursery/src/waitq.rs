@@ -19,7 +19,7 @@
 //!
 //! The future that pushed a node is the only one that removes it, so a key is never reused
 //! while its future still holds it: there is no ABA between a dropped waiter and a new one.
-//! Every operation is O(1) except the iteration used by statistics.
+//! Every operation is O(1).
 
 use slab::Slab;
 use std::task::Waker;
@@ -114,7 +114,7 @@ impl<T> WaitQueue<T> {
     }
 
     /// The data of the nodes waiting on `list`, oldest first.
-    #[allow(dead_code)] // for Condition, next
+    #[cfg(test)]
     pub(crate) fn iter(&self, list: usize) -> impl Iterator<Item = &T> + '_ {
         let mut at = self.lists[list].head;
         std::iter::from_fn(move || {
@@ -167,7 +167,6 @@ impl<T> WaitQueue<T> {
 
     /// Moves the oldest node of `from` to the back of `to`, keeping its waker; returns whether
     /// there was one.
-    #[allow(dead_code)] // for Condition, next
     pub(crate) fn move_front(&mut self, from: usize, to: usize) -> bool {
         let Some(key) = self.front(from) else {
             return false;
