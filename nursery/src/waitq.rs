@@ -114,7 +114,7 @@ impl<T> WaitQueue<T> {
     }
 
     /// The data of the nodes waiting on `list`, oldest first.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn iter(&self, list: usize) -> impl Iterator<Item = &T> + '_ {
         let mut at = self.lists[list].head;
         std::iter::from_fn(move || {
