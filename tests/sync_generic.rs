@@ -148,6 +148,13 @@ macro_rules! lock_like {
 }
 
 lock_like!(lock, Lock::new(), |l| l.lock().await, |t| t.try_lock());
-lock_like!(semaphore, Semaphore::new(1), |l| l.acquire().await, |t| t.try_acquire());
-lock_like!(limiter, CapacityLimiter::new(1), |l| l.acquire().await, |t| t.try_acquire());
-lock_like!(condition, Condition::new(), |l| l.lock().await, |t| t.try_lock());
+lock_like!(semaphore, Semaphore::new(1), |l| l.acquire().await, |t| t
+    .try_acquire());
+lock_like!(
+    limiter,
+    CapacityLimiter::new(1),
+    |l| l.acquire().await,
+    |t| t.try_acquire()
+);
+lock_like!(condition, Condition::new(), |l| l.lock().await, |t| t
+    .try_lock());

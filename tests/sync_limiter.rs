@@ -158,8 +158,12 @@ async fn zero_tokens_lets_nobody_through() {
     let (release, release2) = (Arc::new(Event::new()), Arc::new(Event::new()));
     let got = Counter::new();
     open_nursery(|n| {
-        let (limiter, release, release2, got) =
-            (limiter.clone(), release.clone(), release2.clone(), got.clone());
+        let (limiter, release, release2, got) = (
+            limiter.clone(),
+            release.clone(),
+            release2.clone(),
+            got.clone(),
+        );
         async move {
             holder(&n, &limiter, b1, &release, &got).await;
             assert_eq!((got.get(), limiter.statistics().tasks_waiting), (0, 1));

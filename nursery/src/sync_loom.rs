@@ -75,7 +75,11 @@ fn release_vs_dropped_waiter() {
         sem.add_permits(1); // main releases its permit
         dropper.join().unwrap();
         // B was granted (directly, or forwarded by A's drop) and woken.
-        assert_eq!(b_count.0.load(Ordering::SeqCst), 1, "B is woken exactly once");
+        assert_eq!(
+            b_count.0.load(Ordering::SeqCst),
+            1,
+            "B is woken exactly once"
+        );
         let Poll::Ready(permit) = poll(b.as_mut(), &b_waker) else {
             panic!("B must hold the permit");
         };
@@ -125,7 +129,11 @@ fn acquire_vs_release() {
         let permit = match first {
             Poll::Ready(permit) => permit,
             Poll::Pending => {
-                assert_eq!(count.0.load(Ordering::SeqCst), 1, "a queued acquire is woken");
+                assert_eq!(
+                    count.0.load(Ordering::SeqCst),
+                    1,
+                    "a queued acquire is woken"
+                );
                 match poll(acquire.as_mut(), &waker) {
                     Poll::Ready(permit) => permit,
                     Poll::Pending => panic!("woken but not granted"),
@@ -158,7 +166,11 @@ fn condition_notify_vs_dropped_waiter() {
         drop(guard);
         dropper.join().unwrap();
         // Whatever A was given went on: B was notified and handed the lock.
-        assert_eq!(b_count.0.load(Ordering::SeqCst), 1, "B is woken exactly once");
+        assert_eq!(
+            b_count.0.load(Ordering::SeqCst),
+            1,
+            "B is woken exactly once"
+        );
         let Poll::Ready(guard) = poll(b.as_mut(), &b_waker) else {
             panic!("B must get the lock");
         };
