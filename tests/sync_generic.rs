@@ -1,15 +1,16 @@
 //! The generic lock tests of SYNC_TESTPLAN §1.2, once per lock-like kind (`Lock`,
 //! `Semaphore::new(1)`, `CapacityLimiter::new(1)`, `Condition`'s lock): mutual exclusion on
-//! one and two workers, FIFO fairness (a strict round robin in queue order, on one and two
-//! workers), and a hold taken with `try_*` blocks a later acquire. The channel-built locks of
-//! the plan belong with the channels.
+//! one and two workers; FIFO fairness (a strict round robin in queue order, on one and two
+//! workers); a hold taken with `try_*` blocks a later acquire; and acquire is a cancellation
+//! point that spends coop budget (SYNC_TESTPLAN Q3). The channel-built locks of the plan
+//! belong with the channels.
 
 mod common;
 
-use common::watchdog;
+use common::{Counter, tracked, watchdog};
 use creche::sync::{CapacityLimiter, Condition, Lock, Semaphore};
 use creche::testing::wait_all_tasks_blocked;
-use creche::{checkpoint, open_nursery};
+use creche::{CancelScope, checkpoint, open_nursery};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
@@ -109,6 +110,52 @@ macro_rules! lock_like {
             async fn fifo_fairness_two_workers() {
                 let _w = watchdog("fifo_fairness_two_workers");
                 fifo_fairness().await;
+            }
+
+            /// Rule 1 of SYNC_TESTPLAN §0: in a cancelled scope a free lock-like is not
+            /// taken; and a loop of ready acquires spends coop budget, so its task yields.
+            #[creche::test(autojump, worker_threads = 1)]
+            async fn acquire_is_a_cancel_point_and_spends_budget() {
+                let _w = watchdog("acquire_is_a_cancel_point_and_spends_budget");
+                let lock = Arc::new($make);
+                let scope = CancelScope::new();
+                scope.cancel();
+                let after = Counter::new();
+                let out = scope
+                    .run(async {
+                        let $l = &*lock;
+                        let _guard = $acquire;
+                        after.incr();
+                    })
+                    .await;
+                assert_eq!((out, after.get()), (None, 0));
+                let probe = {
+                    let $t = &*lock;
+                    $try
+                };
+                assert!(probe.is_ok(), "nothing was taken");
+                drop(probe);
+
+                let (polls, drops) = (Counter::new(), Counter::new());
+                let looping = lock.clone();
+                creche::spawn(tracked(
+                    async move {
+                        for _ in 0..1000 {
+                            let $l = &*looping;
+                            drop($acquire);
+                        }
+                    },
+                    &polls,
+                    &drops,
+                ))
+                .await
+                .unwrap();
+                assert!(
+                    polls.get() >= 1000 / 128,
+                    "{} polls: never yielded",
+                    polls.get()
+                );
+                assert_eq!(drops.get(), 1);
             }
 
             /// Taken with `try_*`, the lock keeps a later acquire waiting until released.
