@@ -253,8 +253,8 @@ impl CapacityLimiter {
         }
     }
 
-    /// Waits for a token lent to the current task ([`Borrower::current_task`]). A
-    /// cancellation point, checked before anything is taken; see
+    /// Waits for a token lent to the current task ([`Borrower::current_task`], read when
+    /// `acquire` is called). A cancellation point, checked before anything is taken; see
     /// [`acquire_on_behalf_of`](Self::acquire_on_behalf_of).
     ///
     /// # Panics
