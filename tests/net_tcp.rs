@@ -237,6 +237,38 @@ async fn autojump_does_not_skip_a_readable_socket() {
     }
 }
 
+/// `wait_all_tasks_blocked` returns only once the tasks of ready I/O have run: a task whose
+/// socket is readable (its event queued in the kernel, not yet collected by the reactor) is
+/// not blocked. The writer's own thread often takes the driver when it parks, with nobody in
+/// the poller, so the release is decided before any poll unless the driver polls first.
+#[creche::test(worker_threads = 2)]
+async fn wait_all_tasks_blocked_collects_ready_io_first() {
+    let _w = watchdog("wait_all_tasks_blocked_collects_ready_io_first");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    let received = Counter::new();
+    let reader = creche::spawn({
+        let received = received.clone();
+        async move {
+            let mut buf = [0; 1];
+            while server.read(&mut buf).await.unwrap() == 1 {
+                received.incr();
+            }
+        }
+    });
+    for round in 1..=50u8 {
+        wait_all_tasks_blocked().await; // the reader waits for its next byte
+        client.write_all(&[round]).await.unwrap(); // in the reader's socket now
+        wait_all_tasks_blocked().await;
+        assert_eq!(received.get(), usize::from(round), "round {round}");
+    }
+    drop(client);
+    reader.await.unwrap();
+}
+
 #[creche::test(worker_threads = 2)]
 async fn split_halves_used_from_two_tasks() {
     let _w = watchdog("split_halves_used_from_two_tasks");

@@ -27,6 +27,9 @@
 //!    not jump over them.
 //! 3. After a jump it fires what became due and returns, so the woken tasks run.
 //!
+//! Waiters of `wait_all_tasks_blocked` are released at the top of the loop when the runtime
+//! is idle, after the same non-blocking poll of the inner park (and only if it woke nobody).
+//!
 //! The jump target is a lower bound of the next deadline (exact when it is within the wheel's
 //! current 64 ms), so a far timer can take a few jumps, each of which cascades it closer; no
 //! jump ever passes a deadline.
@@ -227,26 +230,48 @@ impl<P: Park> TimerDriver<P> {
     }
 
     /// If tasks wait in `wait_all_tasks_blocked` and the runtime is idle, wakes them (before
-    /// any autojump: they run first) and returns `true`. If it is busy, the monitor is armed,
-    /// so that the driver hears when it becomes idle.
-    fn release_idle_waiters(&mut self) -> bool {
-        let shared = &*self.shared;
-        let Some(monitor) = shared.monitor.get() else {
-            return false;
+    /// any autojump: they run first) and returns `Jump::Return`. If it is busy, the monitor is
+    /// armed, so that the driver hears when it becomes idle, and it returns `Jump::NotIdle`.
+    /// Ready I/O goes first: once the runtime looks idle, the inner park is polled without
+    /// blocking, and the waiters are released only if that woke nobody (the epoch held).
+    fn release_idle_waiters(&mut self) -> Jump {
+        let Some(monitor) = self.shared.monitor.get().cloned() else {
+            return Jump::NotIdle;
         };
+        let epoch = {
+            let waiters = self.shared.idle_waiters.lock();
+            if waiters.wakers.is_empty() {
+                return Jump::NotIdle;
+            }
+            match monitor.arm() {
+                Some(epoch) => epoch,
+                None => return Jump::NotIdle,
+            }
+        };
+        // A task whose socket is readable right now is not blocked: collect the events already
+        // queued (as before an autojump), which wakes their tasks and moves the epoch.
+        match self.block(Some(Duration::ZERO)) {
+            Woken::Runtime => return Jump::Return,
+            Woken::Internal => return Jump::LookAgain,
+            Woken::ByItself => {}
+        }
         let wakers = {
-            let mut waiters = shared.idle_waiters.lock();
-            if waiters.wakers.is_empty() || monitor.arm().is_none() {
-                return false;
+            let mut waiters = self.shared.idle_waiters.lock();
+            if waiters.wakers.is_empty() {
+                return Jump::NotIdle;
+            }
+            if monitor.idle_epoch() != Some(epoch) {
+                // Woken tasks run first; whoever makes the runtime idle again wakes the driver
+                // (the monitor is armed), or the next look sees it.
+                return Jump::LookAgain;
             }
             waiters.generation += 1;
             std::mem::take(&mut waiters.wakers)
         };
-        // Only the driver empties the list: there was at least one.
         for waker in wakers {
             waker.wake();
         }
-        true
+        Jump::Return
     }
 
     /// The next deadline, and publishes what the driver is about to wait for.
@@ -366,8 +391,16 @@ impl<P: Park> Park for TimerDriver<P> {
             return;
         }
         loop {
-            if self.fire_due() > 0 || self.release_idle_waiters() {
+            if self.fire_due() > 0 {
                 return;
+            }
+            match self.release_idle_waiters() {
+                Jump::NotIdle => {}
+                Jump::LookAgain => continue,
+                Jump::Return => {
+                    self.fire_due();
+                    return;
+                }
             }
             let next = self.prepare_to_block();
             let clock = &self.shared.clock;
