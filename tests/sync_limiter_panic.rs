@@ -46,10 +46,16 @@ fn panic_hook_can_read_the_limiter() {
     let after_async = SEEN.swap(0, SeqCst);
 
     std::panic::set_hook(previous);
-    assert!(sync_call.is_err() && async_call.is_err(), "both calls panic");
-    assert_eq!((after_sync, after_async), (2, 2), "the hook read 1 borrowed token");
+    assert!(
+        sync_call.is_err() && async_call.is_err(),
+        "both calls panic"
+    );
+    assert_eq!(
+        (after_sync, after_async),
+        (2, 2),
+        "the hook read 1 borrowed token"
+    );
     drop(token);
     assert_eq!(limiter.borrowed_tokens(), 0);
     assert_eq!(limiter.__pending_entries(), (0, 0));
 }
-
