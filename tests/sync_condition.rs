@@ -249,3 +249,22 @@ async fn wait_is_a_cancel_point() {
     assert_eq!(cond.statistics().tasks_waiting, 0);
     assert!(format!("{cond:?}").contains("tasks_waiting: 0"));
 }
+
+#[test]
+#[should_panic(expected = "ConditionWait polled after completion")]
+fn wait_polled_after_completion_panics() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let cond = Condition::new();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut wait = std::pin::pin!(cond.try_lock().unwrap().wait());
+    assert!(wait.as_mut().poll(&mut cx).is_pending()); // queued, lock released
+    let notifier = cond.try_lock().unwrap();
+    notifier.notify(1);
+    drop(notifier); // hands the lock to the waiter
+    let Poll::Ready(guard) = wait.as_mut().poll(&mut cx) else {
+        panic!("notified and handed the lock");
+    };
+    drop(guard);
+    let _ = wait.as_mut().poll(&mut cx);
+}

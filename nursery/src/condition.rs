@@ -279,6 +279,10 @@ impl<'a> ConditionGuard<'a> {
 
 /// The future of [`ConditionGuard::wait`].
 ///
+/// # Panics
+///
+/// If polled again after it completed (it gave its guard away).
+///
 /// # Examples
 ///
 /// See [`Condition`].

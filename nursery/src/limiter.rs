@@ -12,7 +12,8 @@
 //! from `pending` to `borrowed` (the token is handed over, Q1), and wake them after unlocking.
 //!
 //! - *acquire*: a borrower already in `borrowed` or `pending` panics (a second token for the
-//!   same borrower would deadlock a guard-based API silently, Q7). Otherwise take a token if
+//!   same borrower would deadlock a guard-based API silently, Q7); the panic comes after the
+//!   mutex is released, so a panic hook may read the limiter. Otherwise take a token if
 //!   `borrowed.len() < total` (by the invariant nobody waits then), else queue.
 //! - *token dropped*: remove its borrower from `borrowed`, then fill.
 //! - *`set_total_tokens`*: store the new total, then fill. Lowering it revokes nothing; the
@@ -178,15 +179,21 @@ impl LimiterState {
         }
     }
 
-    /// Panics if `borrower` already holds or waits for a token.
-    fn check_new(&self, borrower: Borrower) {
-        if self.borrowed.contains(&borrower) || self.pending.contains(&borrower) {
-            panic!(
-                "CapacityLimiter: {borrower:?} already holds or waits for a token of this limiter \
-                 (a borrower holds at most one)"
-            );
-        }
+    /// Whether `borrower` already holds or waits for a token (then the caller unlocks and
+    /// calls [`twice`]).
+    fn has(&self, borrower: Borrower) -> bool {
+        self.borrowed.contains(&borrower) || self.pending.contains(&borrower)
     }
+}
+
+/// The "same borrower twice" panic, raised after the mutex is released: a panic hook runs
+/// before unwinding, and one that reads the limiter must not deadlock on it.
+#[cold]
+fn twice(borrower: Borrower) -> ! {
+    panic!(
+        "CapacityLimiter: {borrower:?} already holds or waits for a token of this limiter \
+         (a borrower holds at most one)"
+    );
 }
 
 fn wake_all(wakers: Vec<Waker>) {
@@ -351,7 +358,10 @@ impl CapacityLimiter {
     /// ```
     pub fn try_acquire_on_behalf_of(&self, borrower: Borrower) -> Result<LimiterToken, WouldBlock> {
         let mut state = self.inner.lock();
-        state.check_new(borrower);
+        if state.has(borrower) {
+            drop(state);
+            twice(borrower);
+        }
         if state.borrowed.len() < state.total {
             state.borrowed.insert(borrower);
             drop(state);
@@ -528,7 +538,10 @@ impl Future for LimiterAcquire<'_> {
         let mut state = limiter.inner.lock();
         match self.key {
             None => {
-                state.check_new(borrower);
+                if state.has(borrower) {
+                    drop(state);
+                    twice(borrower);
+                }
                 if state.borrowed.len() < state.total {
                     state.borrowed.insert(borrower);
                 } else {
