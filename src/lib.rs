@@ -59,7 +59,8 @@ pub mod time {
     };
 }
 
-/// Synchronization primitives for tasks (more arrive with their issue).
+/// Synchronization primitives for tasks (more arrive with their issue): [`Event`](sync::Event)
+/// and [`channel`](sync::channel).
 ///
 /// ```
 /// let event = std::sync::Arc::new(creche::sync::Event::new());
@@ -69,8 +70,27 @@ pub mod time {
 ///     event.set();
 ///     task.await.unwrap();
 /// });
+///
+/// let sum = creche::run(async {
+///     let (tx, rx) = creche::sync::channel::<u32>(16);
+///     creche::spawn(async move {
+///         for i in 0..100 {
+///             tx.send(i).await.unwrap();
+///         }
+///     });
+///     let mut sum = 0;
+///     while let Ok(v) = rx.recv().await {
+///         sum += v;
+///     }
+///     sum
+/// });
+/// assert_eq!(sum, 4950);
 /// ```
 pub mod sync {
+    pub use creche_nursery::channel::{
+        ChannelStatistics, Receiver, RecvError, RecvFuture, SendError, SendFuture, Sender,
+        TryRecvError, TrySendError, channel,
+    };
     pub use creche_nursery::{Event, EventStatistics, EventWait};
 }
 

@@ -8,6 +8,8 @@
 //! - [`task_tree`]: a printable snapshot of every nursery and its tasks.
 //! - [`local`]: `join`, `try_join`, `race` inside one task, borrowing freely.
 //! - [`Event`]: the first of the sync primitives (the rest arrive with issue 6).
+//! - [`channel`]: Trio's memory channels (cloneable [`Sender`] / [`Receiver`], per-handle
+//!   close, FIFO hand-over, rendezvous at capacity 0).
 //!
 //! Cancellation is by drop: a cancelled scope drops its body at the body's next cancellation
 //! point, except that shielded scopes and nurseries with live children inside it finish first
@@ -31,6 +33,7 @@
 //! # });
 //! ```
 
+pub mod channel;
 mod context;
 mod event;
 pub mod local;
@@ -46,6 +49,7 @@ mod tree;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use channel::{ChannelStatistics, Receiver, Sender, channel};
 pub use event::{Event, EventStatistics, EventWait};
 pub use local::{join, join_all, race, try_join};
 pub use map::map_concurrent;
