@@ -207,9 +207,18 @@ impl Handle {
         }
     }
 
+    #[inline]
     fn is_closed(&self) -> bool {
         self.closed.load(Relaxed)
     }
+}
+
+/// Whether the code polling us sits in a cancelled region: what
+/// `creche_runtime::cancel::is_cancelled` answers once this crate installed its probe, asked
+/// directly (the probe is this crate's own), without the indirect call.
+#[inline]
+fn cancelled() -> bool {
+    crate::context::probe()
 }
 
 /// Wakers collected under the lock, woken after it is released.
@@ -388,7 +397,7 @@ impl<T> Chan<T> {
         key: &mut Option<usize>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, RecvError>> {
-        if creche_runtime::cancel::is_cancelled() {
+        if cancelled() {
             return Poll::Pending; // before taking anything; the scope drops us
         }
         let progress = ready!(creche_runtime::coop::poll_proceed(cx));
@@ -402,10 +411,16 @@ impl<T> Chan<T> {
             let waiter = st.recv_waiters.remove(k);
             if let Some(value) = waiter.value {
                 st.in_flight -= 1;
-                let mut wakers = Wakers::new();
-                st.end_if_done(&mut wakers);
-                drop(st);
-                wake_all(wakers);
+                if st.senders == 0 && st.in_flight == 0 && !st.recv_waiters.is_empty() {
+                    // The last in-flight value after the last sender closed: the others end.
+                    let mut wakers = Wakers::new();
+                    st.end_if_done(&mut wakers);
+                    drop(st);
+                    wake_all(wakers);
+                } else {
+                    drop(st);
+                }
+                drop(waiter.waker);
                 progress.made_progress();
                 return Poll::Ready(Ok(value));
             }
@@ -603,6 +618,9 @@ impl<T> Clone for Sender<T> {
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
+        if Arc::strong_count(&self.chan) == 1 {
+            return; // the last handle: nobody can see the close; the state goes with the Arc
+        }
         self.close();
     }
 }
@@ -748,6 +766,9 @@ impl<T> Drop for Receiver<T> {
         if let Some(key) = self.stream_key.take() {
             self.chan.drop_recv(key);
         }
+        if Arc::strong_count(&self.chan) == 1 {
+            return; // the last handle: nobody can see the close; the state goes with the Arc
+        }
         self.close();
     }
 }
@@ -797,7 +818,7 @@ impl<T> Future for SendFuture<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if creche_runtime::cancel::is_cancelled() {
+        if cancelled() {
             return Poll::Pending; // before giving anything; the scope drops us
         }
         let progress = ready!(creche_runtime::coop::poll_proceed(cx));

@@ -1,7 +1,9 @@
 //! [`WaitList`]: the FIFO queue of parked senders or receivers of one channel.
 //!
-//! Entries live in a [`Slab`] (so a parked operation allocates nothing once the slab has grown
-//! to the channel's high-water mark of waiters) and are chained into a doubly linked list by
+//! The first entry lives inline (key 0), so a channel that never has more than one waiter on a
+//! side (a reply channel, a single consumer) allocates nothing for its queues; further entries
+//! live in a [`Slab`] (keys from 1), so a parked operation allocates nothing once the slab has
+//! grown to the channel's high-water mark of waiters. Entries are chained into a doubly linked list by
 //! slab key, which gives O(1) `push_back`, `pop_front` and removal from the middle (a waiter
 //! dropped while queued).
 //!
@@ -32,6 +34,9 @@ struct Entry<N> {
 /// A FIFO queue of nodes addressed by stable keys; see the module doc.
 #[derive(Debug)]
 pub(super) struct WaitList<N> {
+    /// The entry of key 0.
+    inline: Option<Entry<N>>,
+    /// The entry of key `k >= 1` is `slab[k - 1]`.
     slab: Slab<Entry<N>>,
     head: usize,
     tail: usize,
@@ -42,6 +47,7 @@ pub(super) struct WaitList<N> {
 impl<N> WaitList<N> {
     pub(super) fn new() -> WaitList<N> {
         WaitList {
+            inline: None,
             slab: Slab::new(),
             head: NIL,
             tail: NIL,
@@ -60,16 +66,22 @@ impl<N> WaitList<N> {
 
     /// Allocates an entry for `node` and links it at the back; returns its key.
     pub(super) fn push_back(&mut self, node: N) -> usize {
-        let key = self.slab.insert(Entry {
+        let entry = Entry {
             prev: self.tail,
             next: NIL,
             linked: true,
             node,
-        });
+        };
+        let key = if self.inline.is_none() {
+            self.inline = Some(entry);
+            0
+        } else {
+            self.slab.insert(entry) + 1
+        };
         if self.tail == NIL {
             self.head = key;
         } else {
-            self.slab[self.tail].next = key;
+            self.entry(self.tail).next = key;
         }
         self.tail = key;
         self.linked += 1;
@@ -91,20 +103,35 @@ impl<N> WaitList<N> {
         (self.head != NIL).then_some(self.head)
     }
 
+    /// The entry of `key` (which must be allocated).
+    fn entry(&mut self, key: usize) -> &mut Entry<N> {
+        match key {
+            0 => self.inline.as_mut().expect("allocated wait-list key"),
+            k => &mut self.slab[k - 1],
+        }
+    }
+
+    fn entry_ref(&self, key: usize) -> &Entry<N> {
+        match key {
+            0 => self.inline.as_ref().expect("allocated wait-list key"),
+            k => &self.slab[k - 1],
+        }
+    }
+
     /// The key of the entry linked after `key`, if any (`key` must be linked).
     pub(super) fn next(&self, key: usize) -> Option<usize> {
-        let next = self.slab[key].next;
+        let next = self.entry_ref(key).next;
         (next != NIL).then_some(next)
     }
 
     /// Whether `key` is still in the queue.
     pub(super) fn is_linked(&self, key: usize) -> bool {
-        self.slab[key].linked
+        self.entry_ref(key).linked
     }
 
     /// Takes `key` out of the queue if it is in it; the entry stays allocated.
     pub(super) fn unlink(&mut self, key: usize) {
-        let entry = &mut self.slab[key];
+        let entry = self.entry(key);
         if !entry.linked {
             return;
         }
@@ -115,26 +142,29 @@ impl<N> WaitList<N> {
         if prev == NIL {
             self.head = next;
         } else {
-            self.slab[prev].next = next;
+            self.entry(prev).next = next;
         }
         if next == NIL {
             self.tail = prev;
         } else {
-            self.slab[next].prev = prev;
+            self.entry(next).prev = prev;
         }
         self.linked -= 1;
     }
 
     /// The node of `key`.
     pub(super) fn get_mut(&mut self, key: usize) -> &mut N {
-        &mut self.slab[key].node
+        &mut self.entry(key).node
     }
 
     /// Unlinks `key` if needed and frees its slot, returning the node. Only the entry's owner
     /// calls this.
     pub(super) fn remove(&mut self, key: usize) -> N {
         self.unlink(key);
-        self.slab.remove(key).node
+        match key {
+            0 => self.inline.take().expect("allocated wait-list key").node,
+            k => self.slab.remove(k - 1).node,
+        }
     }
 }
 
@@ -146,7 +176,7 @@ mod tests {
         let mut out = Vec::new();
         let mut at = list.front();
         while let Some(key) = at {
-            out.push(list.slab[key].node);
+            out.push(list.entry_ref(key).node);
             at = list.next(key);
         }
         out
