@@ -241,11 +241,7 @@ fn print_table(since: SystemTime, workers: usize) {
             (Some(c), Some(t)) => format!("{:.2}", c / t),
             _ => "—".to_owned(),
         };
-        println!(
-            "| {group} | {} | {} | {ratio} |",
-            cell(creche),
-            cell(tokio)
-        );
+        println!("| {group} | {} | {} | {ratio} |", cell(creche), cell(tokio));
     }
 }
 

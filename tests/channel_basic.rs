@@ -144,7 +144,10 @@ async fn statistics() {
     let s2 = s.clone();
     let r2 = r.clone();
     let stats = s.statistics();
-    assert_eq!((stats.open_senders, stats.open_receivers, stats.capacity), (2, 2, 2));
+    assert_eq!(
+        (stats.open_senders, stats.open_receivers, stats.capacity),
+        (2, 2, 2)
+    );
     s.try_send(1).unwrap();
     s.try_send(2).unwrap();
     let stats = r.statistics();

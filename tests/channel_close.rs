@@ -96,12 +96,22 @@ async fn close_last_receiver_fails_sends() {
     .await;
     assert_eq!(out, Ok(Some(Some(1))), "the queued value came back");
     assert_eq!(buffered.get(), 1, "the buffer was dropped");
-    assert_eq!(queued_drops.get(), 1, "dropped once, by the sender after it came back");
+    assert_eq!(
+        queued_drops.get(),
+        1,
+        "dropped once, by the sender after it came back"
+    );
     let stats = s.statistics();
     assert_eq!((stats.buffer_used, stats.open_receivers), (0, 0));
     let late = Counter::new();
-    assert!(matches!(s.try_send(v(2, &late)), Err(TrySendError::Disconnected(V(2, _)))));
-    assert!(matches!(s.send(v(3, &late)).await, Err(SendError::Disconnected(V(3, _)))));
+    assert!(matches!(
+        s.try_send(v(2, &late)),
+        Err(TrySendError::Disconnected(V(2, _)))
+    ));
+    assert!(matches!(
+        s.send(v(3, &late)).await,
+        Err(SendError::Disconnected(V(3, _)))
+    ));
     assert_eq!(late.get(), 2);
 }
 
@@ -152,7 +162,11 @@ async fn receivers_close_one_by_one() {
     assert_eq!(s.statistics().buffer_used, 3);
     assert_eq!(drops.get(), 0);
     r3.close();
-    assert_eq!(drops.get(), 3, "the buffer is dropped when the last receiver closes");
+    assert_eq!(
+        drops.get(),
+        3,
+        "the buffer is dropped when the last receiver closes"
+    );
     let refused = Counter::new();
     assert!(matches!(
         s.try_send(v(3, &refused)),

@@ -158,9 +158,7 @@ impl<T> fmt::Display for TrySendError<T> {
         match self {
             TrySendError::Full(_) => f.write_str("channel full"),
             TrySendError::Closed(_) => f.write_str("send on a closed sender handle"),
-            TrySendError::Disconnected(_) => {
-                f.write_str("send on a channel with no open receiver")
-            }
+            TrySendError::Disconnected(_) => f.write_str("send on a channel with no open receiver"),
         }
     }
 }

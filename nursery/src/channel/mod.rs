@@ -842,7 +842,10 @@ impl<T> Future for SendFuture<'_, T> {
                     Some(value) => value,
                 }
             }
-            None => this.value.take().expect("SendFuture polled after completion"),
+            None => this
+                .value
+                .take()
+                .expect("SendFuture polled after completion"),
         };
         let outcome = match st.try_send(handle.is_closed(), value) {
             Ok(waker) => {
