@@ -225,3 +225,18 @@ fn ready_operations_spend_budget() {
     assert!(turns.is_ok(), "the looping task starved the setter");
     rt.block_on(setter).unwrap();
 }
+
+/// Polling a send again after it completed is a misuse, and panics with a clear message.
+#[test]
+#[should_panic(expected = "SendFuture polled after completion")]
+fn send_polled_after_completion_panics() {
+    let (s, _r) = channel::<u32>(1);
+    futures_lite::future::block_on(async {
+        let mut send = std::pin::pin!(s.send(1));
+        assert_eq!(
+            futures_lite::future::poll_once(&mut send).await,
+            Some(Ok(()))
+        );
+        let _ = futures_lite::future::poll_once(&mut send).await;
+    });
+}

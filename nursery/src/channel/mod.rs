@@ -519,6 +519,10 @@ impl<T> Sender<T> {
     /// The value comes back in [`SendError::Closed`] if this handle is (or gets) closed, and
     /// in [`SendError::Disconnected`] if every receiver is closed.
     ///
+    /// # Panics
+    ///
+    /// The future panics if it is polled again after it completed.
+    ///
     /// # Examples
     ///
     /// ```
