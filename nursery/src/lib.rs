@@ -8,7 +8,7 @@
 //! - [`task_tree`]: a printable snapshot of every nursery and its tasks.
 //! - [`local`]: `join`, `try_join`, `race` inside one task, borrowing freely.
 //! - [`Event`]: the first of the sync primitives (the rest arrive with issue 6).
-//! - [`channel`]: Trio's memory channels (cloneable [`Sender`] / [`Receiver`], per-handle
+//! - [`channel()`]: Trio's memory channels (cloneable [`Sender`] / [`Receiver`], per-handle
 //!   close, FIFO hand-over, rendezvous at capacity 0).
 //!
 //! Cancellation is by drop: a cancelled scope drops its body at the body's next cancellation

@@ -4,9 +4,9 @@
 //!
 //! # State
 //!
-//! One `Mutex` per channel guards everything ([`State`]): the buffer (a `VecDeque`), the number
+//! One `Mutex` per channel guards everything (`State`): the buffer (a `VecDeque`), the number
 //! of open sender and receiver handles, and two FIFO queues of parked operations
-//! ([`WaitList`]): senders waiting for room, each holding its value, and receivers waiting for
+//! (`WaitList`): senders waiting for room, each holding its value, and receivers waiting for
 //! a value. A parked operation owns one slot of its queue until it completes or is dropped;
 //! the slot is *linked* while the operation really waits. Critical sections are short, nothing
 //! is allocated per operation once the queues have grown, and wakers are woken and values

@@ -56,15 +56,18 @@ impl<N> WaitList<N> {
     }
 
     /// Number of linked entries (the operations really waiting).
+    #[inline]
     pub(super) fn len(&self) -> usize {
         self.linked
     }
 
+    #[inline]
     pub(super) fn is_empty(&self) -> bool {
         self.linked == 0
     }
 
     /// Allocates an entry for `node` and links it at the back; returns its key.
+    #[inline]
     pub(super) fn push_back(&mut self, node: N) -> usize {
         let entry = Entry {
             prev: self.tail,
@@ -89,6 +92,7 @@ impl<N> WaitList<N> {
     }
 
     /// Unlinks the front entry and returns its key (the entry stays allocated for its owner).
+    #[inline]
     pub(super) fn pop_front(&mut self) -> Option<usize> {
         let key = self.head;
         if key == NIL {
@@ -99,11 +103,13 @@ impl<N> WaitList<N> {
     }
 
     /// The key of the front entry, if any.
+    #[inline]
     pub(super) fn front(&self) -> Option<usize> {
         (self.head != NIL).then_some(self.head)
     }
 
     /// The entry of `key` (which must be allocated).
+    #[inline]
     fn entry(&mut self, key: usize) -> &mut Entry<N> {
         match key {
             0 => self.inline.as_mut().expect("allocated wait-list key"),
@@ -111,6 +117,7 @@ impl<N> WaitList<N> {
         }
     }
 
+    #[inline]
     fn entry_ref(&self, key: usize) -> &Entry<N> {
         match key {
             0 => self.inline.as_ref().expect("allocated wait-list key"),
@@ -119,17 +126,20 @@ impl<N> WaitList<N> {
     }
 
     /// The key of the entry linked after `key`, if any (`key` must be linked).
+    #[inline]
     pub(super) fn next(&self, key: usize) -> Option<usize> {
         let next = self.entry_ref(key).next;
         (next != NIL).then_some(next)
     }
 
     /// Whether `key` is still in the queue.
+    #[inline]
     pub(super) fn is_linked(&self, key: usize) -> bool {
         self.entry_ref(key).linked
     }
 
     /// Takes `key` out of the queue if it is in it; the entry stays allocated.
+    #[inline]
     pub(super) fn unlink(&mut self, key: usize) {
         let entry = self.entry(key);
         if !entry.linked {
@@ -153,12 +163,14 @@ impl<N> WaitList<N> {
     }
 
     /// The node of `key`.
+    #[inline]
     pub(super) fn get_mut(&mut self, key: usize) -> &mut N {
         &mut self.entry(key).node
     }
 
     /// Unlinks `key` if needed and frees its slot, returning the node. Only the entry's owner
     /// calls this.
+    #[inline]
     pub(super) fn remove(&mut self, key: usize) -> N {
         self.unlink(key);
         match key {
