@@ -53,21 +53,34 @@
 //! with `Disconnected(v)`. Any operation unlinked without a grant re-runs its check: the
 //! conditions it then meets (a closed handle, no receivers, no senders) never go back.
 //!
-//! A handle's `closed` flag is only read and written under the channel lock, so a close and an
-//! operation on the same handle are ordered by the lock.
+//! A handle's `closed` flag is only read and written under the channel lock (or in the
+//! handle's own `Drop`, which has it exclusively), so a close and an operation on the same
+//! handle are ordered by the lock.
+//!
+//! # Counts
+//!
+//! The numbers of open senders and receivers are atomics beside the lock, so that dropping a
+//! handle that is not the last costs one decrement (a dropped handle has no queued operation:
+//! they borrow it). Operations read a count under the lock, in the same critical section in
+//! which they act on it (queue, or report the end / `Disconnected`). Whoever takes a count to
+//! 0 then takes the lock and does the close work (wake the queued receivers; drop the buffer
+//! and fail the queued sends). So an operation that read the old count either queued before
+//! that work, which then finds and wakes it, or acted before it (a value pushed into the
+//! buffer is dropped with it); one that reads 0 fails at once. The last handle overall (the
+//! `Arc` is unique) skips all of this: nobody is left to see it.
 
 mod error;
 mod waiters;
 
 pub use error::{RecvError, SendError, TryRecvError, TrySendError};
 
-use crate::sync::{AtomicBool, Mutex, MutexGuard};
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::task::{Context, Poll, Waker, ready};
 use waiters::WaitList;
 
@@ -105,14 +118,14 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         state: Mutex::new(State {
             buffer: VecDeque::new(),
             capacity,
-            senders: 1,
-            receivers: 1,
             next_handle: 2,
             send_waiters: WaitList::new(),
             recv_waiters: WaitList::new(),
             in_flight: 0,
             peak: 0,
         }),
+        senders: AtomicUsize::new(1),
+        receivers: AtomicUsize::new(1),
     });
     let sender = Sender {
         chan: chan.clone(),
@@ -165,10 +178,6 @@ pub struct ChannelStatistics {
 struct State<T> {
     buffer: VecDeque<T>,
     capacity: usize,
-    /// Open sender handles; 0 means no value will ever be sent again.
-    senders: usize,
-    /// Open receiver handles; 0 means the buffer is gone and sends fail.
-    receivers: usize,
     /// The id of the next handle made by `clone`.
     next_handle: u64,
     send_waiters: WaitList<Waiter<T>>,
@@ -191,6 +200,13 @@ struct Waiter<T> {
 
 struct Chan<T> {
     state: Mutex<State<T>>,
+    /// Open sender handles; 0 means no value will ever be sent again. Changed by `clone` and
+    /// `close` under the lock; dropping a handle decrements it without the lock and takes the
+    /// lock only when it reaches 0, to wake whoever that concerns (see "Counts" in the module
+    /// doc).
+    senders: AtomicUsize,
+    /// Open receiver handles; 0 means the buffer is gone and sends fail. As `senders`.
+    receivers: AtomicUsize,
 }
 
 /// One handle's identity and `closed` flag (read and written under the channel lock only).
@@ -237,11 +253,16 @@ impl<T> State<T> {
     }
 
     /// The non-blocking send: `Ok` carries the waker of the receiver that was handed the value.
-    fn try_send(&mut self, closed: bool, value: T) -> Result<Option<Waker>, TrySendError<T>> {
+    fn try_send(
+        &mut self,
+        closed: bool,
+        no_receivers: bool,
+        value: T,
+    ) -> Result<Option<Waker>, TrySendError<T>> {
         if closed {
             return Err(TrySendError::Closed(value));
         }
-        if self.receivers == 0 {
+        if no_receivers {
             return Err(TrySendError::Disconnected(value));
         }
         if let Some(key) = self.recv_waiters.pop_front() {
@@ -263,7 +284,11 @@ impl<T> State<T> {
     }
 
     /// The non-blocking receive: `Ok` carries the waker of a sender whose value was taken.
-    fn try_recv(&mut self, closed: bool) -> Result<(T, Option<Waker>), TryRecvError> {
+    fn try_recv(
+        &mut self,
+        closed: bool,
+        no_senders: bool,
+    ) -> Result<(T, Option<Waker>), TryRecvError> {
         if closed {
             return Err(TryRecvError::Closed);
         }
@@ -284,7 +309,7 @@ impl<T> State<T> {
             let value = waiter.value.take().expect("a queued send holds its value");
             return Ok((value, waiter.waker.take()));
         }
-        if self.senders == 0 && self.in_flight == 0 {
+        if no_senders && self.in_flight == 0 {
             return Err(TryRecvError::End);
         }
         Err(TryRecvError::Empty)
@@ -305,8 +330,8 @@ impl<T> State<T> {
     }
 
     /// The last sender is closed and nothing is in flight: queued receivers see the end.
-    fn end_if_done(&mut self, wakers: &mut Wakers) {
-        if self.senders == 0 && self.in_flight == 0 {
+    fn end_if_done(&mut self, no_senders: bool, wakers: &mut Wakers) {
+        if no_senders && self.in_flight == 0 {
             Self::unlink_all(&mut self.recv_waiters, None, wakers);
         }
     }
@@ -319,13 +344,13 @@ impl<T> State<T> {
         }
     }
 
-    fn statistics(&self) -> ChannelStatistics {
+    fn statistics(&self, senders: usize, receivers: usize) -> ChannelStatistics {
         ChannelStatistics {
             buffer_used: self.buffer.len(),
             peak_buffer_used: self.peak,
             capacity: self.capacity,
-            open_senders: self.senders,
-            open_receivers: self.receivers,
+            open_senders: senders,
+            open_receivers: receivers,
             senders_waiting: self.send_waiters.len(),
             receivers_waiting: self.recv_waiters.len(),
         }
@@ -342,15 +367,31 @@ impl<T> Chan<T> {
         let mut st = self.lock();
         let closed = of.is_closed();
         if !closed {
+            // `of` is open and counted, so the count is not 0 and cannot reach 0 meanwhile.
             if sender {
-                st.senders += 1;
+                self.senders.fetch_add(1, AcqRel);
             } else {
-                st.receivers += 1;
+                self.receivers.fetch_add(1, AcqRel);
             }
         }
         let id = st.next_handle;
         st.next_handle += 1;
         Handle::new(id, closed)
+    }
+
+    #[inline]
+    fn no_senders(&self) -> bool {
+        self.senders.load(Acquire) == 0
+    }
+
+    #[inline]
+    fn no_receivers(&self) -> bool {
+        self.receivers.load(Acquire) == 0
+    }
+
+    fn statistics(&self) -> ChannelStatistics {
+        let st = self.lock();
+        st.statistics(self.senders.load(Acquire), self.receivers.load(Acquire))
     }
 
     fn close_sender(&self, handle: &Handle) {
@@ -361,33 +402,60 @@ impl<T> Chan<T> {
                 return;
             }
             handle.closed.store(true, Relaxed);
-            st.senders -= 1;
+            let last = self.senders.fetch_sub(1, AcqRel) == 1;
             State::unlink_all(&mut st.send_waiters, Some(handle.id), &mut wakers);
-            st.end_if_done(&mut wakers);
+            st.end_if_done(last, &mut wakers);
         }
+        wake_all(wakers);
+    }
+
+    /// Drops the open sender `handle`: no send can be queued on it (a send borrows its
+    /// handle), so only the count changes; the lock is taken only by the last sender.
+    fn drop_sender(&self, handle: &Handle) {
+        if handle.is_closed() || self.senders.fetch_sub(1, AcqRel) != 1 {
+            return;
+        }
+        let mut wakers = Wakers::new();
+        self.lock().end_if_done(true, &mut wakers);
+        wake_all(wakers);
+    }
+
+    /// Drops the open receiver `handle` (no receive queued on it, as for `drop_sender`).
+    fn drop_receiver(&self, handle: &Handle) {
+        if handle.is_closed() || self.receivers.fetch_sub(1, AcqRel) != 1 {
+            return;
+        }
+        self.disconnect();
+    }
+
+    /// The last receiver is gone: drop the buffer, fail every queued send.
+    fn disconnect(&self) {
+        let mut wakers = Wakers::new();
+        let dropped = {
+            let mut st = self.lock();
+            State::unlink_all(&mut st.send_waiters, None, &mut wakers);
+            std::mem::take(&mut st.buffer)
+        };
+        drop(dropped);
         wake_all(wakers);
     }
 
     fn close_receiver(&self, handle: &Handle) {
         let mut wakers = Wakers::new();
-        let dropped;
+        let last;
         {
             let mut st = self.lock();
             if handle.is_closed() {
                 return;
             }
             handle.closed.store(true, Relaxed);
-            st.receivers -= 1;
+            last = self.receivers.fetch_sub(1, AcqRel) == 1;
             State::unlink_all(&mut st.recv_waiters, Some(handle.id), &mut wakers);
-            if st.receivers == 0 {
-                dropped = std::mem::take(&mut st.buffer);
-                State::unlink_all(&mut st.send_waiters, None, &mut wakers);
-            } else {
-                dropped = VecDeque::new();
-            }
         }
-        drop(dropped);
         wake_all(wakers);
+        if last {
+            self.disconnect();
+        }
     }
 
     /// One poll of a receive on `handle` whose queue slot is `*key` (if it has one).
@@ -411,10 +479,10 @@ impl<T> Chan<T> {
             let waiter = st.recv_waiters.remove(k);
             if let Some(value) = waiter.value {
                 st.in_flight -= 1;
-                if st.senders == 0 && st.in_flight == 0 && !st.recv_waiters.is_empty() {
+                if st.in_flight == 0 && !st.recv_waiters.is_empty() && self.no_senders() {
                     // The last in-flight value after the last sender closed: the others end.
                     let mut wakers = Wakers::new();
-                    st.end_if_done(&mut wakers);
+                    st.end_if_done(true, &mut wakers);
                     drop(st);
                     wake_all(wakers);
                 } else {
@@ -426,7 +494,7 @@ impl<T> Chan<T> {
             }
             // Unlinked without a value: a close woke us; re-check.
         }
-        match st.try_recv(handle.is_closed()) {
+        match st.try_recv(handle.is_closed(), self.no_senders()) {
             Ok((value, waker)) => {
                 drop(st);
                 if let Some(waker) = waker {
@@ -468,7 +536,7 @@ impl<T> Chan<T> {
                 waker = st.grant(next, value);
             } else {
                 st.in_flight -= 1;
-                if st.receivers > 0 {
+                if !self.no_receivers() {
                     st.buffer.push_front(value);
                     st.peak = st.peak.max(st.buffer.len());
                 } else {
@@ -560,7 +628,7 @@ impl<T> Sender<T> {
     /// ```
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         let mut st = self.chan.lock();
-        let waker = st.try_send(self.handle.is_closed(), value)?;
+        let waker = st.try_send(self.handle.is_closed(), self.chan.no_receivers(), value)?;
         drop(st);
         if let Some(waker) = waker {
             waker.wake();
@@ -606,7 +674,7 @@ impl<T> Sender<T> {
     ///
     /// See [`ChannelStatistics`].
     pub fn statistics(&self) -> ChannelStatistics {
-        self.chan.lock().statistics()
+        self.chan.statistics()
     }
 }
 
@@ -625,7 +693,7 @@ impl<T> Drop for Sender<T> {
         if Arc::strong_count(&self.chan) == 1 {
             return; // the last handle: nobody can see the close; the state goes with the Arc
         }
-        self.close();
+        self.chan.drop_sender(&self.handle);
     }
 }
 
@@ -703,7 +771,7 @@ impl<T> Receiver<T> {
     /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         let mut st = self.chan.lock();
-        let (value, waker) = st.try_recv(self.handle.is_closed())?;
+        let (value, waker) = st.try_recv(self.handle.is_closed(), self.chan.no_senders())?;
         drop(st);
         if let Some(waker) = waker {
             waker.wake();
@@ -750,7 +818,7 @@ impl<T> Receiver<T> {
     ///
     /// See [`ChannelStatistics`].
     pub fn statistics(&self) -> ChannelStatistics {
-        self.chan.lock().statistics()
+        self.chan.statistics()
     }
 }
 
@@ -773,7 +841,7 @@ impl<T> Drop for Receiver<T> {
         if Arc::strong_count(&self.chan) == 1 {
             return; // the last handle: nobody can see the close; the state goes with the Arc
         }
-        self.close();
+        self.chan.drop_receiver(&self.handle);
     }
 }
 
@@ -851,7 +919,8 @@ impl<T> Future for SendFuture<'_, T> {
                 .take()
                 .expect("SendFuture polled after completion"),
         };
-        let outcome = match st.try_send(handle.is_closed(), value) {
+        let outcome = match st.try_send(handle.is_closed(), this.sender.chan.no_receivers(), value)
+        {
             Ok(waker) => {
                 drop(st);
                 if let Some(waker) = waker {
