@@ -259,3 +259,44 @@ async fn dropped_stream_passes_value_on() {
     .await
     .unwrap();
 }
+
+/// The end waits for a value in flight: receive A (a future held by the body) was handed v,
+/// then the last sender closed. B, also queued, must not see the end yet: when A is dropped,
+/// its v goes to B, and only then does the channel end.
+#[creche::test(worker_threads = 2)]
+async fn end_waits_for_value_in_flight() {
+    let _w = watchdog("end_waits_for_value_in_flight");
+    let (s, r) = channel::<u32>(0);
+    let r = Arc::new(r);
+    open_nursery(|n| {
+        let r = r.clone();
+        async move {
+            let mut a = Box::pin(r.recv());
+            assert!(futures_lite::future::poll_once(&mut a).await.is_none());
+            let b_r = r.clone();
+            let b = n.spawn(async move {
+                let first = b_r.recv().await;
+                let second = b_r.recv().await;
+                Ok::<_, ()>((first, second))
+            });
+            wait_all_tasks_blocked().await;
+            assert_eq!(r.statistics().receivers_waiting, 2);
+            assert_eq!(s.try_send(1), Ok(()), "handed to A");
+            drop(s); // the last sender
+            wait_all_tasks_blocked().await;
+            assert!(
+                !b.is_finished(),
+                "B does not see the end while v is in flight"
+            );
+            assert_eq!(r.statistics().receivers_waiting, 1);
+            drop(a);
+            assert_eq!(
+                b.join().await,
+                Ok((Ok(1), Err(creche::sync::RecvError::End)))
+            );
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
+}
