@@ -4,13 +4,13 @@
 //!
 //! # State
 //!
-//! One `Mutex` per channel guards everything (`State`): the buffer (a `VecDeque`), the number
-//! of open sender and receiver handles, and two FIFO queues of parked operations
-//! (`WaitList`): senders waiting for room, each holding its value, and receivers waiting for
-//! a value. A parked operation owns one slot of its queue until it completes or is dropped;
-//! the slot is *linked* while the operation really waits. Critical sections are short, nothing
-//! is allocated per operation once the queues have grown, and wakers are woken and values
-//! dropped only after the lock is released.
+//! One `Mutex` per channel guards its `State`: the buffer (a `VecDeque`) and two FIFO queues of
+//! parked operations (`WaitList`): senders waiting for room, each holding its value, and
+//! receivers waiting for a value. A parked operation owns one slot of its queue until it
+//! completes or is dropped; the slot is *linked* while the operation really waits. Critical
+//! sections are short, nothing is allocated per operation once the queues have grown, and
+//! wakers are woken and values dropped only after the lock is released. The numbers of open
+//! handles are atomics beside the lock (see "Counts").
 //!
 //! Invariant: when receivers are queued the buffer is empty and no sender is queued (a sender
 //! that finds a queued receiver hands its value over instead of queueing, and a receiver that
@@ -209,7 +209,8 @@ struct Chan<T> {
     receivers: AtomicUsize,
 }
 
-/// One handle's identity and `closed` flag (read and written under the channel lock only).
+/// One handle's identity and `closed` flag (read and written under the channel lock, or in the
+/// handle's own `Drop`).
 struct Handle {
     id: u64,
     closed: AtomicBool,
