@@ -300,3 +300,97 @@ async fn end_waits_for_value_in_flight() {
     .await
     .unwrap();
 }
+
+/// At scale, on two workers: producers and consumers race every operation against a
+/// `yield_now`, so operations are dropped at random points, including after a hand-over that
+/// happened on the other worker. No value is received twice, every send that returned `Ok` is
+/// received, and every value is dropped exactly once in the end.
+#[creche::test(worker_threads = 2)]
+async fn racing_drops_lose_and_duplicate_nothing() {
+    let _w = watchdog("racing_drops_lose_and_duplicate_nothing");
+    const PRODUCERS: u32 = 3;
+    const PER_PRODUCER: u32 = 150;
+    for capacity in [0, 1, 3] {
+        let drops = Counter::new();
+        let sent_ok = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, r) = channel::<V>(capacity);
+        let stats = {
+            let (drops, sent_ok, received) = (drops.clone(), sent_ok.clone(), received.clone());
+            open_nursery(|n| async move {
+                for p in 0..PRODUCERS {
+                    let (s, drops, sent_ok) = (s.clone(), drops.clone(), sent_ok.clone());
+                    n.spawn(async move {
+                        for i in 0..PER_PRODUCER {
+                            let id = p * PER_PRODUCER + i;
+                            let value = v(id, &drops);
+                            let sent = creche::race(async { Some(s.send(value).await) }, async {
+                                creche::yield_now().await;
+                                None
+                            })
+                            .await;
+                            if let Some(result) = sent {
+                                assert!(result.is_ok());
+                                sent_ok.lock().unwrap().push(id);
+                            }
+                        }
+                        Ok::<_, ()>(())
+                    });
+                }
+                for _ in 0..3 {
+                    let (r, received) = (r.clone(), received.clone());
+                    n.spawn(async move {
+                        let mut turn = 0u32;
+                        loop {
+                            turn += 1;
+                            // Every fourth receive waits for its outcome: a receive that is
+                            // always dropped right after it queues could otherwise pass a
+                            // value it was handed around the others forever.
+                            if turn % 4 == 0 {
+                                match r.recv().await {
+                                    Ok(V(id, _)) => received.lock().unwrap().push(id),
+                                    Err(_) => return Ok::<_, ()>(()),
+                                }
+                                continue;
+                            }
+                            let got = creche::race(async { Some(r.recv().await) }, async {
+                                creche::yield_now().await;
+                                None
+                            })
+                            .await;
+                            match got {
+                                Some(Ok(V(id, _))) => received.lock().unwrap().push(id),
+                                Some(Err(_)) => return Ok::<_, ()>(()),
+                                None => {}
+                            }
+                        }
+                    });
+                }
+                drop(s);
+                let stats = r.statistics();
+                drop(r);
+                Ok(stats)
+            })
+            .await
+            .unwrap()
+            .unwrap()
+        };
+        let _ = stats;
+        let mut received = received.lock().unwrap().clone();
+        let n_received = received.len();
+        received.sort_unstable();
+        received.dedup();
+        assert_eq!(received.len(), n_received, "a value was received twice");
+        for id in sent_ok.lock().unwrap().iter() {
+            assert!(
+                received.binary_search(id).is_ok(),
+                "capacity {capacity}: value {id} was sent (Ok) but never received"
+            );
+        }
+        assert_eq!(
+            drops.get(),
+            (PRODUCERS * PER_PRODUCER) as usize,
+            "capacity {capacity}: every value dropped exactly once"
+        );
+    }
+}
