@@ -240,3 +240,17 @@ fn send_polled_after_completion_panics() {
         let _ = futures_lite::future::poll_once(&mut send).await;
     });
 }
+
+/// Handles and futures cross threads (a task may move between workers), and handles can be
+/// shared by reference (`Arc<Sender<T>>`), for any `T: Send`.
+#[test]
+fn handles_and_futures_are_send_and_sync() {
+    fn send_sync<X: Send + Sync>() {}
+    fn send<X: Send>(_: &X) {}
+    send_sync::<creche::sync::Sender<String>>();
+    send_sync::<creche::sync::Receiver<String>>();
+    let (s, r) = channel::<String>(1);
+    let (sending, receiving) = (s.send(String::new()), r.recv());
+    send(&sending);
+    send(&receiving);
+}
