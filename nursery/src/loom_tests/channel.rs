@@ -1,5 +1,6 @@
 //! Loom models of the channel protocol (`crate::channel`), with futures polled by hand on loom
-//! threads and counting wakers: no runtime, so the state space is the channel's alone.
+//! threads and wakers that notify the polling thread (loom's `Notify`): no runtime, so the
+//! state space is the channel's alone.
 //!
 //! - `recv_dropped_after_hand_off` (capacity 0 and 1): T1 sends v; T2 polls receiver A once
 //!   and drops it; main receives on B until it gets a value or the end. v reaches exactly one
