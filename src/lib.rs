@@ -64,6 +64,8 @@ pub mod time {
 /// [`Condition`](sync::Condition). All are FIFO and cancellation-safe: a cancelled acquire
 /// leaves nothing acquired, and a grant made to a waiter that is then cancelled goes on to the
 /// next one.
+/// Channels: [`channel`](sync::channel) with cloneable [`Sender`](sync::Sender) and
+/// [`Receiver`](sync::Receiver) (rendezvous at capacity 0, per-handle close, a `Stream`).
 ///
 /// ```
 /// let event = std::sync::Arc::new(creche::sync::Event::new());
@@ -73,8 +75,27 @@ pub mod time {
 ///     event.set();
 ///     task.await.unwrap();
 /// });
+///
+/// let sum = creche::run(async {
+///     let (tx, rx) = creche::sync::channel::<u32>(16);
+///     creche::spawn(async move {
+///         for i in 0..100 {
+///             tx.send(i).await.unwrap();
+///         }
+///     });
+///     let mut sum = 0;
+///     while let Ok(v) = rx.recv().await {
+///         sum += v;
+///     }
+///     sum
+/// });
+/// assert_eq!(sum, 4950);
 /// ```
 pub mod sync {
+    pub use creche_nursery::channel::{
+        ChannelStatistics, Receiver, RecvError, RecvFuture, SendError, SendFuture, Sender,
+        TryRecvError, TrySendError, channel,
+    };
     pub use creche_nursery::{
         Borrower, CapacityLimiter, LimiterAcquire, LimiterStatistics, LimiterToken, Semaphore,
         SemaphoreAcquire, SemaphorePermit, SemaphoreStatistics, WouldBlock,

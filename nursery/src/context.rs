@@ -73,6 +73,7 @@ pub(crate) fn current_node() -> Option<Arc<Node>> {
 }
 
 /// The runtime's cancellation probe: is the code being polled in a cancelled region?
+#[inline]
 pub(crate) fn probe() -> bool {
     with_current(|node, _| node.is_some_and(|node| node.effectively_cancelled()))
 }

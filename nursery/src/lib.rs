@@ -9,6 +9,8 @@
 //! - [`local`]: `join`, `try_join`, `race` inside one task, borrowing freely.
 //! - Sync primitives (issue 6), all FIFO and cancellation-safe: [`Event`], [`Semaphore`],
 //!   [`CapacityLimiter`], [`Lock`], [`Condition`].
+//! - [`channel()`]: Trio's memory channels (cloneable [`Sender`] / [`Receiver`], per-handle
+//!   close, FIFO hand-over, rendezvous at capacity 0).
 //!
 //! Cancellation is by drop: a cancelled scope drops its body at the body's next cancellation
 //! point, except that shielded scopes and nurseries with live children inside it finish first
@@ -32,6 +34,7 @@
 //! # });
 //! ```
 
+pub mod channel;
 mod condition;
 mod context;
 mod event;
@@ -54,6 +57,7 @@ mod loom_tests;
 #[cfg(all(test, loom))]
 mod sync_loom;
 
+pub use channel::{ChannelStatistics, Receiver, Sender, channel};
 pub use condition::{Condition, ConditionGuard, ConditionLock, ConditionStatistics, ConditionWait};
 pub use event::{Event, EventStatistics, EventWait};
 pub use limiter::{Borrower, CapacityLimiter, LimiterAcquire, LimiterStatistics, LimiterToken};

@@ -13,9 +13,12 @@
 //! - `concurrent_pins_are_visible_outward_on_return`: two threads pin one decision point; each
 //!   finds the enclosing one pinned when its pin returns.
 //! - `event_set_races_wait`: `Event::set` against a registering waiter: no lost wake-up.
+//! - `channel::*`: the channel's hand-over, cancellation and close races (see that module).
 //!
 //! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p creche-nursery
 //! --release --lib loom_tests`.
+
+mod channel;
 
 use crate::{CancelScope, checkpoint, open_nursery};
 use loom::sync::atomic::{AtomicUsize, Ordering};

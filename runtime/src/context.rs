@@ -171,12 +171,14 @@ pub(crate) fn current_task() -> Option<TaskId> {
     CONTEXT.try_with(|c| c.task.get()).ok().flatten()
 }
 
+#[inline]
 pub(crate) fn budget() -> Budget {
     CONTEXT
         .try_with(|c| c.budget.get())
         .unwrap_or(Budget::unconstrained())
 }
 
+#[inline]
 pub(crate) fn set_budget(budget: Budget) -> Budget {
     CONTEXT
         .try_with(|c| c.budget.replace(budget))

@@ -88,12 +88,14 @@ impl Progress {
     /// # Examples
     ///
     /// See the [module documentation](self).
+    #[inline]
     pub fn made_progress(mut self) {
         self.taken = false;
     }
 }
 
 impl Drop for Progress {
+    #[inline]
     fn drop(&mut self) {
         if self.taken {
             // Give one unit back to whatever budget is current now (not a snapshot, which
