@@ -33,7 +33,7 @@ use std::{env, fs, thread};
 /// Connections (each a client task and a server task).
 const CONNECTIONS: usize = 64;
 /// Round trips per connection per iteration.
-const MESSAGES: usize = 1_000;
+const MESSAGES: usize = 250;
 /// Bytes per message.
 const MESSAGE: usize = 64;
 /// The criterion group.
