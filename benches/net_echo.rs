@@ -175,7 +175,8 @@ fn smol(group: &mut BenchmarkGroup<'_, WallTime>) {
             })
         })
         .collect();
-    let pairs: Vec<(Arc<Async<TcpStream>>, Arc<Async<TcpStream>>)> = async_io::block_on(async {
+    type Shared = Arc<Async<TcpStream>>;
+    let pairs: Vec<(Shared, Shared)> = async_io::block_on(async {
         let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
         let addr = listener.get_ref().local_addr().unwrap();
         let mut pairs = Vec::new();
@@ -337,7 +338,8 @@ fn main() {
     let args: Vec<String> = env::args().collect();
     let has = |flag: &str| args.iter().skip(1).any(|arg| arg == flag);
     let measuring = has("--bench") && !has("--test") && !has("--list");
-    let before: Vec<Option<SystemTime>> = RUNTIMES.iter().map(|r| modified(&estimates(r))).collect();
+    let before: Vec<Option<SystemTime>> =
+        RUNTIMES.iter().map(|r| modified(&estimates(r))).collect();
 
     let mut c = Criterion::default()
         .sample_size(10)

@@ -35,12 +35,17 @@ use std::time::Duration;
 
 /// The handler both servers run: `Hello, World!` for every request.
 async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::new(Bytes::from_static(b"Hello, World!"))))
+    Ok(Response::new(Full::new(Bytes::from_static(
+        b"Hello, World!",
+    ))))
 }
 
 /// Accepts on `listener` until cancelled; each connection is a child of one nursery.
 /// `served` counts the accepted connections.
-async fn serve_creche(listener: creche::net::TcpListener, served: Arc<AtomicU64>) -> io::Result<()> {
+async fn serve_creche(
+    listener: creche::net::TcpListener,
+    served: Arc<AtomicU64>,
+) -> io::Result<()> {
     creche::open_nursery(|connections| async move {
         let executor = NurseryExecutor::new(connections);
         loop {
@@ -98,7 +103,10 @@ fn options() -> Result<Options, String> {
             "--addr" => options.addr = value()?,
             "--seconds" => {
                 let n = value()?;
-                options.seconds = Some(n.parse().map_err(|_| format!("--seconds {n}: not a number"))?);
+                options.seconds = Some(
+                    n.parse()
+                        .map_err(|_| format!("--seconds {n}: not a number"))?,
+                );
             }
             other => return Err(format!("unknown argument {other}")),
         }

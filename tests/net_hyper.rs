@@ -90,7 +90,9 @@ async fn hello_world_then_cancelling_the_server_ends_its_connections() {
                 let stream = TcpStream::connect(addr).await?;
                 // Two requests on each keep-alive connection.
                 for _ in 0..2 {
-                    stream.write_all(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n").await?;
+                    stream
+                        .write_all(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n")
+                        .await?;
                     let response = read_until_ends_with(&stream, BODY).await?;
                     let text = String::from_utf8_lossy(&response);
                     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
@@ -116,7 +118,11 @@ async fn hello_world_then_cancelling_the_server_ends_its_connections() {
     assert_eq!(reactor.registered(), streams.len());
     for stream in &streams {
         let mut buf = [0; 16];
-        assert_eq!(stream.read(&mut buf).await.unwrap(), 0, "the server closed it");
+        assert_eq!(
+            stream.read(&mut buf).await.unwrap(),
+            0,
+            "the server closed it"
+        );
     }
 }
 
@@ -155,7 +161,11 @@ async fn header_read_timeout_runs_on_creche_time() {
         "{elapsed:?}"
     );
     assert_eq!(requests.get(), 0);
-    assert_eq!(connections.get(), 1, "the timed-out connection's child ended");
+    assert_eq!(
+        connections.get(),
+        1,
+        "the timed-out connection's child ended"
+    );
 }
 
 #[creche::test]
