@@ -2,11 +2,11 @@
 //!
 //! **Shape.** 64 connections over 127.0.0.1 (`TCP_NODELAY` on every socket), set up once per
 //! runtime before measuring. One iteration runs, on each connection, a client task that sends
-//! 1,000 messages of 64 bytes one at a time (write 64 bytes, then read the 64-byte echo before
-//! the next) and a server task that reads each message and writes it back: 64,000 round trips
-//! and 256,000 socket syscalls per iteration, on 128 tasks that each wait for readiness about
-//! 1,000 times. With messages this small the time goes to the reactor (readiness
-//! bookkeeping, epoll, waking the task) and the scheduler, not to copying bytes.
+//! 250 messages of 64 bytes one at a time (write 64 bytes, then read the 64-byte echo before
+//! the next) and a server task that reads each message and writes it back: 16,000 round trips
+//! and 64,000 socket syscalls per iteration, on 128 tasks that each wait for readiness about
+//! 250 times. With messages this small the time goes to the reactor (readiness bookkeeping,
+//! epoll, waking the task) and the scheduler, not to copying bytes.
 //!
 //! **Runtimes**, one worker per core (`available_parallelism()`) each, one runtime alive at a
 //! time: creche (`creche::net::TcpStream`, `creche::spawn`, the facade runtime: the I/O
