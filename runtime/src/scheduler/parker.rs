@@ -37,7 +37,7 @@
 //! least one). It still counts itself in and out of the runtime's activity, for autojump.
 //!
 //! At shutdown the slot is closed: no thread takes the driver any more, and `shutdown` keeps
-//! unparking the driver until its owner (a `block_on` caller, perhaps) has let go of it.
+//! unparking the driver until its owner has let go of it.
 
 use super::activity::Activity;
 use crate::park::{Park, Unpark};
