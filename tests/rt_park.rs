@@ -264,24 +264,11 @@ fn park_driver_shutdown_once_after_workers_stopped() {
 }
 
 #[test]
-fn park_block_on_drives_the_driver_while_workers_are_busy() {
-    let _w = watchdog("park_block_on_drives_the_driver_while_workers_are_busy");
+fn park_block_on_leaves_the_driver_to_the_workers() {
+    let _w = watchdog("park_block_on_leaves_the_driver_to_the_workers");
     let f = runtime_with_driver(1);
-    // Occupy the only worker inside one poll: it neither parks nor polls the driver.
-    let started = Counter::new();
-    let release = Arc::new(AtomicBool::new(false));
-    let busy = f.rt.spawn({
-        let (started, release) = (started.clone(), release.clone());
-        std::future::poll_fn(move |_| {
-            started.incr();
-            while !release.load(SeqCst) {
-                std::thread::yield_now();
-            }
-            Poll::Ready(())
-        })
-    });
-    started.wait_for(1);
-    // block_on's own future waits on driver events: the calling thread must run the driver.
+    // block_on's own future waits on driver events: the worker runs the driver, and the
+    // calling thread (a passenger) sleeps on its condvar until the events wake it.
     f.rt.block_on(async {
         for _ in 0..10 {
             DriverEvent {
@@ -293,7 +280,6 @@ fn park_block_on_drives_the_driver_while_workers_are_busy() {
     });
     let me = std::thread::current().name().unwrap().to_owned();
     let park_threads = f.shared.lock().park_threads.clone();
-    assert!(park_threads.contains(&me), "{me} not in {park_threads:?}");
-    release.store(true, SeqCst);
-    f.rt.block_on(busy).unwrap();
+    assert!(!park_threads.is_empty(), "a worker drove the driver");
+    assert!(!park_threads.contains(&me), "{me} in {park_threads:?}");
 }

@@ -210,7 +210,10 @@ impl Park for SignalPark {
 }
 
 #[test]
-fn runtime_drop_completes_while_a_block_on_thread_owns_the_driver() {
+fn runtime_drop_completes_while_a_block_on_thread_waits_beside_a_busy_worker() {
+    // Once a regression: a `block_on` thread blocked in the driver held up the runtime's drop.
+    // `block_on` callers no longer take the driver (they are passengers); the drop must still
+    // complete while one sleeps and the only worker is busy.
     let (parked_tx, parked) = mpsc::channel();
     let shared = Arc::new(SignalShared {
         outsider_parked: Mutex::new(Some(parked_tx)),
@@ -221,7 +224,6 @@ fn runtime_drop_completes_while_a_block_on_thread_owns_the_driver() {
         .park(SignalPark { shared })
         .build()
         .unwrap();
-    // Keep the only worker busy so that the block_on thread takes the driver.
     let (release, wait) = mpsc::channel::<()>();
     let (busy_tx, busy) = mpsc::channel::<()>();
     rt.spawn(async move {
@@ -230,10 +232,20 @@ fn runtime_drop_completes_while_a_block_on_thread_owns_the_driver() {
     });
     busy.recv().unwrap();
     let handle = rt.handle().clone();
-    std::thread::spawn(move || handle.block_on(std::future::pending::<()>()));
-    parked.recv().unwrap(); // the block_on thread is blocked in the driver
+    let (polled_tx, polled) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        handle.block_on(std::future::poll_fn(move |_| {
+            let _ = polled_tx.send(());
+            std::task::Poll::<()>::Pending
+        }))
+    });
+    polled.recv().unwrap(); // the block_on thread is about to park
     release.send(()).unwrap();
     assert_eq!(within(move || drop(rt)), Some(()));
+    assert!(
+        parked.try_recv().is_err(),
+        "the block_on thread never parked in the driver"
+    );
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! `block_on`: running a future on the calling thread.
 //!
-//! The calling thread parks on its own [`Parker`]; the future's waker unparks it. When the
-//! runtime has a driver and no worker is blocked in it, the caller blocks in the driver itself
-//! (and offers it to a worker when it wakes), so it participates in timers and I/O.
+//! The calling thread parks on its own [`Parker`] (a passenger: it sleeps on its condvar and
+//! never blocks in the driver); the future's waker unparks it. Timers and I/O are driven by the
+//! workers, so the events of the workers' tasks are dispatched on a worker, where the woken
+//! tasks are queued locally, instead of on this thread, which could only hand every one of them
+//! to a worker (a cross-thread wake each: on a TCP echo benchmark, 40 times the context
+//! switches and twice the time of a `block_on` caller that does not drive).
 
 use crate::coop;
 use crate::scheduler::activity::Activity;
@@ -15,8 +18,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 pub(crate) fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
     let _context = context::enter_block_on(handle);
-    let parker = Parker::new(handle.shared.driver.clone());
-    let _registration = handle.shared.register_block_on(&parker);
+    let parker = Parker::passenger(handle.shared.driver.clone());
     // A blocking job is counted already: its thread's parks and wakes act on the job's unit.
     let _active = handle
         .shared
@@ -31,9 +33,8 @@ pub(crate) fn block_on<F: Future>(handle: &Handle, future: F) -> F::Output {
         if let Poll::Ready(output) = coop::with_budget(|| future.as_mut().poll(&mut cx)) {
             return output;
         }
-        if parker.park().must_offer_driver() {
-            handle.shared.offer_driver(&parker);
-        }
+        // A passenger is never handed the driver, so it has none to offer on.
+        let _ = parker.park();
     }
 }
 

@@ -20,7 +20,7 @@ pub(crate) mod worker;
 use crate::Handle;
 use crate::blocking::BlockingPool;
 use crate::context;
-use crate::sync::{Arc, AtomicBool, Mutex, Ordering::SeqCst};
+use crate::sync::{Arc, AtomicBool, Ordering::SeqCst};
 use crate::task::list::OwnedTasks;
 use crate::task::{self, JoinHandle, Notified, Schedule, TaskId, TaskRef};
 use idle::Idle;
@@ -37,26 +37,9 @@ pub(crate) struct Shared {
     pub(crate) driver: Option<Arc<DriverSlot>>,
     pub(crate) owned: OwnedTasks,
     pub(crate) blocking: BlockingPool,
-    /// Parkers of `block_on` callers, to offer the driver to (only when there is a driver).
-    block_on_parkers: Mutex<Vec<Parker>>,
     shutdown: AtomicBool,
     /// Values from `Builder::extension`.
     pub(crate) extensions: Box<[crate::builder::Extension]>,
-}
-
-/// Removes a `block_on` parker from the offer list on drop.
-pub(crate) struct BlockOnRegistration<'a> {
-    shared: &'a Shared,
-    parker: Parker,
-}
-
-impl Drop for BlockOnRegistration<'_> {
-    fn drop(&mut self) {
-        let mut parkers = self.shared.block_on_parkers.lock();
-        if let Some(position) = parkers.iter().position(|p| p.ptr_eq(&self.parker)) {
-            parkers.swap_remove(position);
-        }
-    }
 }
 
 impl Shared {
@@ -76,7 +59,6 @@ impl Shared {
             // Under loom one shard keeps the model small; the sharding is not part of a protocol.
             owned: OwnedTasks::new(if cfg!(loom) { 1 } else { workers * 4 }),
             blocking,
-            block_on_parkers: Mutex::new(Vec::new()),
             shutdown: AtomicBool::new(false),
             extensions: extensions.into_boxed_slice(),
         }
@@ -148,38 +130,17 @@ impl Shared {
         }
     }
 
-    /// The driver was released by the thread parked on `from`: offer it to another thread
-    /// asleep on its condvar (a worker, else a `block_on` caller).
+    /// The driver was released by the thread parked on `from`: offer it to another worker
+    /// asleep on its condvar (`block_on` callers never drive: see `parker`).
     pub(crate) fn offer_driver(&self, from: &Parker) {
         if !self.driver.as_ref().is_some_and(|slot| slot.has_sleepers()) {
             return;
         }
-        let workers = self.parkers.iter();
-        if workers
-            .filter(|parker| !parker.ptr_eq(from))
-            .any(Parker::offer_driver)
-        {
-            return;
-        }
-        // Lock order: block_on_parkers, then a parker's mutex (nothing takes them the other
-        // way round).
         let _ = self
-            .block_on_parkers
-            .lock()
+            .parkers
             .iter()
             .filter(|parker| !parker.ptr_eq(from))
             .any(Parker::offer_driver);
-    }
-
-    /// A `block_on` caller that may park in the driver registers its parker for offers, until
-    /// the returned guard drops. Without a driver there is nothing to offer: no registration.
-    pub(crate) fn register_block_on(&self, parker: &Parker) -> Option<BlockOnRegistration<'_>> {
-        self.driver.as_ref()?;
-        self.block_on_parkers.lock().push(parker.clone());
-        Some(BlockOnRegistration {
-            shared: self,
-            parker: parker.clone(),
-        })
     }
 
     /// Step 1 of shutdown: stop the workers (they finish the poll they are in).

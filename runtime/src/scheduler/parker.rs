@@ -19,7 +19,7 @@
 //!
 //! At most one thread blocks in the driver: the one that wins `try_lock` on the slot. The
 //! others sleep on their condvar. When the owner comes back from the driver to run tasks, it
-//! offers the driver to one condvar sleeper (`offer_driver`), a worker or a `block_on` caller:
+//! offers the driver to one condvar sleeper (`offer_driver`), a worker:
 //! under the sleeper's mutex, and only if it is still `PARKED_CONDVAR`, the offer sets the
 //! sleeper's `offered` flag and notifies it. The sleeper, when it wakes, takes the driver — or,
 //! if it was also notified (it has work to do), reports the offer so that its caller passes
@@ -31,8 +31,13 @@
 //! beside it. (`owned` holds the holder's ticket rather than a flag, so a late withdrawal
 //! cannot erase the next holder's claim and send sleepers spinning.)
 //!
+//! A `block_on` caller's parker is a *passenger* (`Parker::passenger`): it never takes the
+//! driver, is not counted among the sleepers an owner offers it to, and does not re-check
+//! `owned` before sleeping (the workers keep the invariant among themselves: a runtime has at
+//! least one). It still counts itself in and out of the runtime's activity, for autojump.
+//!
 //! At shutdown the slot is closed: no thread takes the driver any more, and `shutdown` keeps
-//! unparking the driver until its owner (a `block_on` caller, perhaps) has let go of it.
+//! unparking the driver until its owner has let go of it.
 
 use super::activity::Activity;
 use crate::park::{Park, Unpark};
@@ -152,6 +157,8 @@ pub(crate) struct Inner {
     state: AtomicUsize,
     /// Set (under `mutex`) by `offer_driver`; consumed by the sleeper under `mutex`.
     offered: AtomicBool,
+    /// Whether this thread may block in the driver (a worker); `false`: a passenger.
+    drives: bool,
     mutex: Mutex<()>,
     condvar: Condvar,
     driver: Option<Arc<DriverSlot>>,
@@ -187,10 +194,21 @@ enum CondvarWake {
 
 impl Parker {
     pub(crate) fn new(driver: Option<Arc<DriverSlot>>) -> Parker {
+        Parker::with_role(driver, true)
+    }
+
+    /// A parker that never blocks in the driver (a `block_on` caller's); see the module
+    /// documentation.
+    pub(crate) fn passenger(driver: Option<Arc<DriverSlot>>) -> Parker {
+        Parker::with_role(driver, false)
+    }
+
+    fn with_role(driver: Option<Arc<DriverSlot>>, drives: bool) -> Parker {
         Parker {
             inner: Arc::new(Inner {
                 state: AtomicUsize::new(EMPTY),
                 offered: AtomicBool::new(false),
+                drives,
                 mutex: Mutex::new(()),
                 condvar: Condvar::new(),
                 driver,
@@ -210,7 +228,7 @@ impl Parker {
         }
         let mut retry = false;
         loop {
-            if let Some(slot) = &inner.driver {
+            if let Some(slot) = inner.driver.as_ref().filter(|_| inner.drives) {
                 if let Some((mut driver, ticket)) = slot.acquire() {
                     inner.park_driver(&mut **driver);
                     slot.release(driver, ticket);
@@ -358,6 +376,10 @@ impl Inner {
             Err(state) => unreachable!("parker state {state}"),
         }
         let _sleeping = match &self.driver {
+            Some(slot) if !self.drives => {
+                slot.activity.leave();
+                None
+            }
             Some(slot) => {
                 slot.activity.leave();
                 // Counted before the re-check of `owned`, so that an owner who finds no

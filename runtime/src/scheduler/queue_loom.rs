@@ -39,6 +39,9 @@ impl<T> Worker<T> {
     pub(crate) fn pop(&self) -> Option<T> {
         self.0.lock().pop_front()
     }
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().len()
+    }
     pub(crate) fn is_empty(&self) -> bool {
         self.0.lock().is_empty()
     }

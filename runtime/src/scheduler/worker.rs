@@ -57,6 +57,8 @@ pub(crate) struct Core {
     /// Set while this worker is in `Parker::park` (perhaps blocked in the driver): a task the
     /// driver wakes on this thread must not sit in the LIFO slot unannounced.
     parked: Cell<bool>,
+    /// Set once a task woken while `parked` has notified (one notification per batch).
+    announced: Cell<bool>,
     /// How many times the worker ran out of local work (paces stealing while yielding).
     out_of_work: Cell<u32>,
     /// Ticks until the next fairness check of the injector, the current interval between
@@ -85,6 +87,7 @@ impl Core {
             deferred: RefCell::new(Vec::new()),
             waking_deferred: Cell::new(false),
             parked: Cell::new(false),
+            announced: Cell::new(false),
             out_of_work: Cell::new(0),
             injector_countdown: Cell::new(GLOBAL_QUEUE_INTERVAL),
             injector_interval: Cell::new(GLOBAL_QUEUE_INTERVAL),
@@ -100,10 +103,15 @@ impl Core {
             return self.local.push(task);
         }
         if self.parked.get() {
-            // Woken by the driver this thread is parked in: queue it where others can steal it,
-            // and notify (perhaps this very worker, whose driver then returns).
+            // Woken by the driver this thread is parked in: queue it where others can steal it.
+            // The first task of the batch notifies (perhaps this very worker, whose driver then
+            // returns; the unpark also counts a thread in, which holds an autojump back); the
+            // rest are announced once, by `park`, when the driver has returned.
             self.local.push(task);
-            return shared.notify_parked();
+            if !self.announced.replace(true) {
+                shared.notify_parked();
+            }
+            return;
         }
         if is_yield {
             self.local.push(task);
@@ -265,8 +273,14 @@ impl Core {
         loop {
             let parker = &shared.parkers[self.index];
             self.parked.set(true);
+            self.announced.set(false);
             let unparked = parker.park();
             self.parked.set(false);
+            if self.announced.get() && self.local.len() > 1 {
+                // The driver woke a batch here: one more notification, so that a parked worker
+                // can steal from it (the first task's notification may have woken this one).
+                shared.notify_parked();
+            }
             if unparked.must_offer_driver() {
                 shared.offer_driver(parker);
             }
