@@ -136,7 +136,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let receiver = Receiver {
         chan,
         handle: Handle::new(1, false),
-        stream_key: None,
+        stream_key: AtomicUsize::new(state::NO_SLOT),
     };
     (sender, receiver)
 }
