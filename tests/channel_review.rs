@@ -3,11 +3,15 @@
 //! outside any runtime (so nothing is cancelled and no coop budget applies): every step is
 //! deterministic.
 
-use creche::sync::{RecvError, TryRecvError, channel};
+mod common;
+
+use common::watchdog;
+use creche::sync::{Receiver, RecvError, SendError, Sender, TryRecvError, channel};
 use futures_lite::Stream;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
 fn cx() -> Context<'static> {
     Context::from_waker(Waker::noop())
@@ -65,4 +69,55 @@ fn recv_supersedes_queued_stream_receive() {
     assert!(Pin::new(&mut rx).poll_next(&mut cx).is_pending());
     tx.try_send(4).unwrap();
     assert_eq!(Pin::new(&mut rx).poll_next(&mut cx), Poll::Ready(Some(4)));
+}
+
+/// A waker that owns a sender: dropping its last reference drops the sender (say, a waker that
+/// notifies by sending on a channel).
+struct HoldsSender(#[allow(dead_code)] Sender<u32>);
+
+impl Wake for HoldsSender {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// A queued receive polled again with a different waker replaces the stored one. Dropping the
+/// old waker runs arbitrary code (here it drops the channel's last sender, which takes the
+/// channel's lock), so it must happen after the lock is released. Before the fix the second
+/// poll deadlocked on the channel's own (non-reentrant) lock.
+#[test]
+fn replaced_recv_waker_is_dropped_outside_the_lock() {
+    let _w = watchdog("replaced_recv_waker_is_dropped_outside_the_lock");
+    let (tx, rx) = channel::<u32>(0);
+    let first = Waker::from(Arc::new(HoldsSender(tx)));
+    let mut recv = Box::pin(rx.recv());
+    assert!(recv.as_mut().poll(&mut Context::from_waker(&first)).is_pending());
+    drop(first); // the channel holds the last reference
+    let mut cx = cx();
+    // Replaces the waker: the last sender goes, and the queued receive is woken for the end.
+    assert!(recv.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(recv.as_mut().poll(&mut cx), Poll::Ready(Err(RecvError::End)));
+}
+
+/// A waker that owns a receiver.
+struct HoldsReceiver(#[allow(dead_code)] Receiver<u32>);
+
+impl Wake for HoldsReceiver {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// The same for a queued send, whose old waker owns the last receiver (dropping it takes the
+/// lock to drop the buffer and fail the queued sends).
+#[test]
+fn replaced_send_waker_is_dropped_outside_the_lock() {
+    let _w = watchdog("replaced_send_waker_is_dropped_outside_the_lock");
+    let (tx, rx) = channel::<u32>(0);
+    let first = Waker::from(Arc::new(HoldsReceiver(rx)));
+    let mut send = Box::pin(tx.send(5));
+    assert!(send.as_mut().poll(&mut Context::from_waker(&first)).is_pending());
+    drop(first);
+    let mut cx = cx();
+    assert!(send.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(
+        send.as_mut().poll(&mut cx),
+        Poll::Ready(Err(SendError::Disconnected(5)))
+    );
 }
