@@ -377,7 +377,9 @@ impl<T> Future for SendFuture<'_, T> {
         let value = match this.key {
             Some(key) => {
                 if st.send_waiters.is_linked(key) {
-                    State::update_waker(&mut st.send_waiters, key, cx);
+                    let old = State::update_waker(&mut st.send_waiters, key, cx);
+                    drop(st);
+                    drop(old);
                     return Poll::Pending;
                 }
                 this.key = None;

@@ -211,11 +211,18 @@ impl<T> State<T> {
         Some(value)
     }
 
-    /// Records `cx`'s waker in the linked slot `key` of `list`.
-    pub(super) fn update_waker(list: &mut WaitList<Waiter<T>>, key: usize, cx: &Context<'_>) {
+    /// Records `cx`'s waker in the linked slot `key` of `list`; returns the waker it replaces,
+    /// for the caller to drop after the lock (dropping a waker can run any code, such as
+    /// dropping a handle of this channel, which takes the lock).
+    #[must_use = "drop the old waker after the lock is released"]
+    pub(super) fn update_waker(
+        list: &mut WaitList<Waiter<T>>,
+        key: usize,
+        cx: &Context<'_>,
+    ) -> Option<Waker> {
         match &mut list.get_mut(key).waker {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
+            Some(waker) if waker.will_wake(cx.waker()) => None,
+            slot => slot.replace(cx.waker().clone()),
         }
     }
 
@@ -351,7 +358,9 @@ impl<T> Chan<T> {
         let mut st = self.lock();
         if let Some(k) = *key {
             if st.recv_waiters.is_linked(k) {
-                State::update_waker(&mut st.recv_waiters, k, cx);
+                let old = State::update_waker(&mut st.recv_waiters, k, cx);
+                drop(st);
+                drop(old);
                 return Poll::Pending;
             }
             *key = None;
