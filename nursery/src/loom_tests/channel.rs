@@ -16,14 +16,21 @@
 //! - `last_receiver_close_vs_send`: T1 drops the last receiver while main sends (into an empty
 //!   buffer, or a full one where the send must queue): the send gives `Ok` (the value is then
 //!   dropped with the buffer) or `Disconnected(v)`; one drop per value either way.
+//! - `senders_drop_and_close_vs_recv`: one sender handle is dropped (the count-only path, or
+//!   the last one, which takes the lock) while another is closed (under the lock), and main
+//!   waits on a receive: it sees the end, whichever of the two goes last.
+//! - `stream_receive_taken_over_by_recv`: the receiver's `Stream` has a receive queued when T1
+//!   sends v and drops the last sender; main then `recv`s on the same receiver: v first (taken
+//!   from the stream's slot if it was handed there), then the end, with no lost wake-up.
 
 use super::Dropped;
 use crate::channel::{RecvError, SendError, channel};
 use loom::sync::Notify;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
+use futures_core::Stream;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -201,4 +208,37 @@ fn last_receiver_close_vs_send() {
             assert_eq!(s.statistics().senders_waiting, 0);
         });
     }
+}
+
+#[test]
+fn senders_drop_and_close_vs_recv() {
+    loom::model(|| {
+        let (s, r) = channel::<u8>(1);
+        let s2 = s.clone();
+        let dropper = thread::spawn(move || drop(s));
+        let closer = thread::spawn(move || {
+            s2.close();
+            s2 // dropped after the join: already closed, its drop does nothing
+        });
+        assert_eq!(block_on(r.recv()), Err(RecvError::End));
+        dropper.join().unwrap();
+        drop(closer.join().unwrap());
+    });
+}
+
+#[test]
+fn stream_receive_taken_over_by_recv() {
+    loom::model(|| {
+        let (s, mut r) = channel::<u8>(0);
+        let (_flag, waker) = flag_waker();
+        let polled = Pin::new(&mut r).poll_next(&mut Context::from_waker(&waker));
+        assert!(polled.is_pending(), "nothing sent yet");
+        let sender = thread::spawn(move || {
+            assert!(s.try_send(7).is_ok(), "a receive (the stream's) is queued");
+        });
+        assert_eq!(block_on(r.recv()), Ok(7));
+        assert_eq!(block_on(r.recv()), Err(RecvError::End));
+        sender.join().unwrap();
+        assert_eq!(r.statistics().receivers_waiting, 0);
+    });
 }
