@@ -121,3 +121,21 @@ fn replaced_send_waker_is_dropped_outside_the_lock() {
         Poll::Ready(Err(SendError::Disconnected(5)))
     );
 }
+
+/// Closing a receiver gives up the receive its `Stream` left in progress: a value already
+/// handed to it goes on to another receiver (here through the buffer), and the channel can end.
+/// Before the fix the value stayed in the closed receiver's slot for as long as that receiver
+/// lived: the other receivers got `Empty` forever, never the value nor the end.
+#[test]
+fn close_passes_on_value_handed_to_stream() {
+    let (tx, mut rx) = channel::<u32>(0);
+    let rx2 = rx.clone();
+    let mut cx = cx();
+    assert!(Pin::new(&mut rx).poll_next(&mut cx).is_pending());
+    tx.try_send(1).unwrap(); // handed to rx's stream
+    drop(tx);
+    rx.close();
+    assert_eq!(rx2.try_recv(), Ok(1));
+    assert_eq!(rx2.try_recv(), Err(TryRecvError::End));
+    assert_eq!(Pin::new(&mut rx).poll_next(&mut cx), Poll::Ready(None));
+}
