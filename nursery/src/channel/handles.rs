@@ -254,7 +254,9 @@ impl<T> Receiver<T> {
         Ok(value)
     }
 
-    /// Closes this handle (idempotent). Its queued receives fail with [`RecvError::Closed`].
+    /// Closes this handle (idempotent). Its queued receives fail with [`RecvError::Closed`];
+    /// a value already handed to the receive its `Stream` has in progress is passed on, as when
+    /// the receiver is dropped.
     /// When it was the last open receiver, the buffered values are dropped at once and every
     /// send fails with `Disconnected`, handing its value back. Dropping the handle closes it.
     ///
@@ -270,6 +272,12 @@ impl<T> Receiver<T> {
     /// assert_eq!(tx.statistics().buffer_used, 0);
     /// ```
     pub fn close(&self) {
+        // The stream's receive in progress goes first, as if dropped: a value already handed
+        // to it is passed on (while this handle still counts as open, so it can go back to
+        // the buffer), instead of staying with a closed receiver.
+        if let Some(key) = self.chan.take_stream_key(&self.stream_key) {
+            self.chan.drop_recv(key);
+        }
         self.chan.close_receiver(&self.handle);
     }
 

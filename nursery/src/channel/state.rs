@@ -414,6 +414,15 @@ impl<T> Chan<T> {
         }
     }
 
+    /// Takes the key of the receive a receiver's `Stream` has in progress out of `slot`
+    /// (under the lock, as `recv`/`try_recv` on the same handle read it), for the caller to
+    /// `drop_recv` it.
+    pub(super) fn take_stream_key(&self, slot: &AtomicUsize) -> Option<usize> {
+        let _st = self.lock();
+        let key = slot.swap(NO_SLOT, Relaxed);
+        (key != NO_SLOT).then_some(key)
+    }
+
     /// A receive with slot `key` is dropped: unlink it, and pass on a value it was granted.
     pub(super) fn drop_recv(&self, key: usize) {
         let mut waker = None;
