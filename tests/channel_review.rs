@@ -49,7 +49,10 @@ fn recv_future_takes_value_handed_to_stream() {
     assert_eq!(recv.as_mut().poll(&mut cx), Poll::Ready(Ok(1)));
     drop(recv);
     let mut recv = Box::pin(rx.recv());
-    assert_eq!(recv.as_mut().poll(&mut cx), Poll::Ready(Err(RecvError::End)));
+    assert_eq!(
+        recv.as_mut().poll(&mut cx),
+        Poll::Ready(Err(RecvError::End))
+    );
 }
 
 /// A stream receive still queued (nothing handed yet) is given up when `recv` is called on the
@@ -89,12 +92,19 @@ fn replaced_recv_waker_is_dropped_outside_the_lock() {
     let (tx, rx) = channel::<u32>(0);
     let first = Waker::from(Arc::new(HoldsSender(tx)));
     let mut recv = Box::pin(rx.recv());
-    assert!(recv.as_mut().poll(&mut Context::from_waker(&first)).is_pending());
+    assert!(
+        recv.as_mut()
+            .poll(&mut Context::from_waker(&first))
+            .is_pending()
+    );
     drop(first); // the channel holds the last reference
     let mut cx = cx();
     // Replaces the waker: the last sender goes, and the queued receive is woken for the end.
     assert!(recv.as_mut().poll(&mut cx).is_pending());
-    assert_eq!(recv.as_mut().poll(&mut cx), Poll::Ready(Err(RecvError::End)));
+    assert_eq!(
+        recv.as_mut().poll(&mut cx),
+        Poll::Ready(Err(RecvError::End))
+    );
 }
 
 /// A waker that owns a receiver.
@@ -112,7 +122,11 @@ fn replaced_send_waker_is_dropped_outside_the_lock() {
     let (tx, rx) = channel::<u32>(0);
     let first = Waker::from(Arc::new(HoldsReceiver(rx)));
     let mut send = Box::pin(tx.send(5));
-    assert!(send.as_mut().poll(&mut Context::from_waker(&first)).is_pending());
+    assert!(
+        send.as_mut()
+            .poll(&mut Context::from_waker(&first))
+            .is_pending()
+    );
     drop(first);
     let mut cx = cx();
     assert!(send.as_mut().poll(&mut cx).is_pending());

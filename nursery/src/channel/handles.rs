@@ -239,11 +239,11 @@ impl<T> Receiver<T> {
         let mut stale = None;
         let mut st = self.chan.lock();
         let no_senders = self.chan.no_senders();
-        let outcome = match st.take_stream_slot(&self.stream_key, no_senders, &mut wakers, &mut stale)
-        {
-            Some(value) => Ok((value, None)),
-            None => st.try_recv(self.handle.is_closed(), no_senders),
-        };
+        let outcome =
+            match st.take_stream_slot(&self.stream_key, no_senders, &mut wakers, &mut stale) {
+                Some(value) => Ok((value, None)),
+                None => st.try_recv(self.handle.is_closed(), no_senders),
+            };
         drop(st);
         drop(stale);
         wake_all(wakers);
@@ -467,9 +467,12 @@ impl<T> Future for RecvFuture<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let receiver = this.receiver;
-        receiver
-            .chan
-            .poll_recv(&receiver.handle, &mut this.key, Some(&receiver.stream_key), cx)
+        receiver.chan.poll_recv(
+            &receiver.handle,
+            &mut this.key,
+            Some(&receiver.stream_key),
+            cx,
+        )
     }
 }
 

@@ -25,10 +25,10 @@
 
 use super::Dropped;
 use crate::channel::{RecvError, SendError, channel};
+use futures_core::Stream;
 use loom::sync::Notify;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
-use futures_core::Stream;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
