@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::watchdog;
+use common::{Counter, DropCount, watchdog};
 use creche::sync::{Receiver, RecvError, SendError, Sender, TryRecvError, channel};
 use futures_lite::Stream;
 use std::future::Future;
@@ -152,4 +152,24 @@ fn close_passes_on_value_handed_to_stream() {
     assert_eq!(rx2.try_recv(), Ok(1));
     assert_eq!(rx2.try_recv(), Err(TryRecvError::End));
     assert_eq!(Pin::new(&mut rx).poll_next(&mut cx), Poll::Ready(None));
+}
+
+/// Closing the last receiver while its stream holds a handed value drops that value once, at
+/// the close (with the buffer), and the stream then ends.
+#[test]
+fn closing_last_receiver_drops_streams_value_once() {
+    let drops = Counter::new();
+    let (tx, mut rx) = channel::<DropCount>(0);
+    let mut cx = cx();
+    assert!(Pin::new(&mut rx).poll_next(&mut cx).is_pending());
+    assert!(tx.try_send(DropCount(drops.clone())).is_ok());
+    assert_eq!(drops.get(), 0);
+    rx.close();
+    assert_eq!(drops.get(), 1, "dropped at the close");
+    assert!(matches!(
+        Pin::new(&mut rx).poll_next(&mut cx),
+        Poll::Ready(None)
+    ));
+    drop((tx, rx));
+    assert_eq!(drops.get(), 1);
 }
