@@ -1,12 +1,14 @@
 //! The public handles ([`Sender`], [`Receiver`]) and the futures of their operations; the
 //! work happens in `state`, under the channel's lock.
 
-use super::state::{Chan, Handle, State, Waiter, cancelled};
+use super::state::{Chan, Handle, NO_SLOT, State, Waiter, Wakers, cancelled, wake_all};
 use super::{ChannelStatistics, RecvError, SendError, TryRecvError, TrySendError};
+use crate::sync::AtomicUsize;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll, ready};
 
 /// The sending half of a channel. Clone it for more producers; each clone is a handle of its
@@ -182,8 +184,10 @@ impl<T> fmt::Debug for Sender<T> {
 pub struct Receiver<T> {
     pub(super) chan: Arc<Chan<T>>,
     pub(super) handle: Handle,
-    /// The queue slot of the receive that `poll_next` has in progress.
-    pub(super) stream_key: Option<usize>,
+    /// The queue slot of the receive that `poll_next` has in progress (`NO_SLOT`: none).
+    /// Written by `poll_next` (which has the receiver by `&mut`) and, under the channel lock,
+    /// by a `recv` or `try_recv` on this handle, which takes that receive over.
+    pub(super) stream_key: AtomicUsize,
 }
 
 impl<T> Receiver<T> {
@@ -193,6 +197,10 @@ impl<T> Receiver<T> {
     /// A cancellation point: in a cancelled context it does not complete, and takes nothing.
     /// Dropping the future loses nothing: a value already handed to it goes to the next
     /// waiting receiver, or back to the front of the buffer.
+    ///
+    /// A receive that this receiver's [`Stream`](futures_core::Stream) left in progress (its
+    /// `next()` future was dropped) is taken over: a value already handed to it is returned
+    /// first.
     ///
     /// # Errors
     ///
@@ -209,8 +217,9 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// Takes a value if one is ready now: in the buffer, or (at capacity 0) held by a waiting
-    /// sender. Not a cancellation point.
+    /// Takes a value if one is ready now: handed to this receiver's stream (as for
+    /// [`recv`](Self::recv)), in the buffer, or (at capacity 0) held by a waiting sender. Not a
+    /// cancellation point.
     ///
     /// # Errors
     ///
@@ -226,16 +235,28 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Ok(1));
     /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut wakers = Wakers::new();
+        let mut stale = None;
         let mut st = self.chan.lock();
-        let (value, waker) = st.try_recv(self.handle.is_closed(), self.chan.no_senders())?;
+        let no_senders = self.chan.no_senders();
+        let outcome =
+            match st.take_stream_slot(&self.stream_key, no_senders, &mut wakers, &mut stale) {
+                Some(value) => Ok((value, None)),
+                None => st.try_recv(self.handle.is_closed(), no_senders),
+            };
         drop(st);
+        drop(stale);
+        wake_all(wakers);
+        let (value, waker) = outcome?;
         if let Some(waker) = waker {
             waker.wake();
         }
         Ok(value)
     }
 
-    /// Closes this handle (idempotent). Its queued receives fail with [`RecvError::Closed`].
+    /// Closes this handle (idempotent). Its queued receives fail with [`RecvError::Closed`];
+    /// a value already handed to the receive its `Stream` has in progress is passed on, as when
+    /// the receiver is dropped.
     /// When it was the last open receiver, the buffered values are dropped at once and every
     /// send fails with `Disconnected`, handing its value back. Dropping the handle closes it.
     ///
@@ -251,6 +272,12 @@ impl<T> Receiver<T> {
     /// assert_eq!(tx.statistics().buffer_used, 0);
     /// ```
     pub fn close(&self) {
+        // The stream's receive in progress goes first, as if dropped: a value already handed
+        // to it is passed on (while this handle still counts as open, so it can go back to
+        // the buffer), instead of staying with a closed receiver.
+        if let Some(key) = self.chan.take_stream_key(&self.stream_key) {
+            self.chan.drop_recv(key);
+        }
         self.chan.close_receiver(&self.handle);
     }
 
@@ -284,14 +311,15 @@ impl<T> Clone for Receiver<T> {
         Receiver {
             chan: self.chan.clone(),
             handle: self.chan.new_handle(false, &self.handle),
-            stream_key: None,
+            stream_key: AtomicUsize::new(NO_SLOT),
         }
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        if let Some(key) = self.stream_key.take() {
+        let key = self.stream_key.load(Relaxed);
+        if key != NO_SLOT {
             self.chan.drop_recv(key);
         }
         if Arc::strong_count(&self.chan) == 1 {
@@ -315,12 +343,14 @@ impl<T> futures_core::Stream for Receiver<T> {
 
     /// The next value, as [`recv`](Receiver::recv) (a cancellation point, FIFO among
     /// receivers); `None` where `recv` fails. A receive in progress is dropped with the
-    /// receiver, passing on any value already handed to it.
+    /// receiver, passing on any value already handed to it, or taken over by a `recv` or
+    /// `try_recv` on this receiver.
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        this.chan
-            .poll_recv(&this.handle, &mut this.stream_key, cx)
-            .map(Result::ok)
+        let mut key = Some(this.stream_key.load(Relaxed)).filter(|&k| k != NO_SLOT);
+        let outcome = this.chan.poll_recv(&this.handle, &mut key, None, cx);
+        this.stream_key.store(key.unwrap_or(NO_SLOT), Relaxed);
+        outcome.map(Result::ok)
     }
 }
 
@@ -355,7 +385,9 @@ impl<T> Future for SendFuture<'_, T> {
         let value = match this.key {
             Some(key) => {
                 if st.send_waiters.is_linked(key) {
-                    State::update_waker(&mut st.send_waiters, key, cx);
+                    let old = State::update_waker(&mut st.send_waiters, key, cx);
+                    drop(st);
+                    drop(old);
                     return Poll::Pending;
                 }
                 this.key = None;
@@ -435,7 +467,12 @@ impl<T> Future for RecvFuture<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let receiver = this.receiver;
-        receiver.chan.poll_recv(&receiver.handle, &mut this.key, cx)
+        receiver.chan.poll_recv(
+            &receiver.handle,
+            &mut this.key,
+            Some(&receiver.stream_key),
+            cx,
+        )
     }
 }
 

@@ -12,7 +12,8 @@
 //! receivers waiting for a value. A parked operation owns one slot of its queue until it
 //! completes or is dropped; the slot is *linked* while the operation really waits. Critical
 //! sections are short, nothing is allocated per operation once the queues have grown, and
-//! wakers are woken and values dropped only after the lock is released. The numbers of open
+//! wakers are woken and values dropped only after the lock is released (wakers replaced on a
+//! re-poll too: dropping one can run any code, even a handle's `Drop`, which takes the lock). The numbers of open
 //! handles are atomics beside the lock (see "Counts").
 //!
 //! Invariant: when receivers are queued the buffer is empty and no sender is queued (a sender
@@ -44,6 +45,12 @@
 //!   if none pushes it back at the **front** of the buffer (even at capacity 0, where the buffer
 //!   then holds one value over capacity until a receiver takes it), or drops it if every
 //!   receiver is closed. Nothing is lost or duplicated.
+//! - the receive a `Stream` has in progress lives in its `Receiver` (its slot key is an atomic
+//!   read and written under the lock, or by `poll_next` through `&mut`), not in the `next()`
+//!   future: dropping that future gives nothing up. It ends as a dropped receive when the
+//!   receiver is dropped or closed, and a `recv`/`try_recv` on the same receiver takes it over
+//!   (a value already handed to it is that call's result), so it never hides a value from its
+//!   own handle.
 //!
 //! # Protocol: close
 //!
@@ -136,7 +143,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let receiver = Receiver {
         chan,
         handle: Handle::new(1, false),
-        stream_key: None,
+        stream_key: AtomicUsize::new(state::NO_SLOT),
     };
     (sender, receiver)
 }

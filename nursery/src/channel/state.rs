@@ -72,10 +72,13 @@ pub(super) fn cancelled() -> bool {
     crate::context::probe()
 }
 
-/// Wakers collected under the lock, woken after it is released.
-type Wakers = Vec<Waker>;
+/// `Receiver::stream_key` when its `Stream` has no receive in progress.
+pub(super) const NO_SLOT: usize = usize::MAX;
 
-fn wake_all(wakers: Wakers) {
+/// Wakers collected under the lock, woken after it is released.
+pub(super) type Wakers = Vec<Waker>;
+
+pub(super) fn wake_all(wakers: Wakers) {
     for waker in wakers {
         waker.wake();
     }
@@ -175,11 +178,51 @@ impl<T> State<T> {
         }
     }
 
-    /// Records `cx`'s waker in the linked slot `key` of `list`.
-    pub(super) fn update_waker(list: &mut WaitList<Waiter<T>>, key: usize, cx: &Context<'_>) {
+    /// A granted value is being taken by its receiver: it is no longer in flight, and the last
+    /// one in flight after the last sender closed ends the other queued receivers.
+    fn observe_granted(&mut self, no_senders: bool, wakers: &mut Wakers) {
+        self.in_flight -= 1;
+        if self.in_flight == 0 && !self.recv_waiters.is_empty() && no_senders {
+            self.end_if_done(true, wakers);
+        }
+    }
+
+    /// Gives up the receive that the receiver's `Stream` left in progress in `slot` (a `recv`
+    /// or `try_recv` on the same handle supersedes it: nobody polls the stream meanwhile, as
+    /// `poll_next` takes the receiver by `&mut`). Frees its queue slot and returns a value
+    /// already handed to it, which is the handle's next value. Its waker goes to `stale`, to be
+    /// dropped after the lock.
+    pub(super) fn take_stream_slot(
+        &mut self,
+        slot: &AtomicUsize,
+        no_senders: bool,
+        wakers: &mut Wakers,
+        stale: &mut Option<Waker>,
+    ) -> Option<T> {
+        let key = slot.load(Relaxed);
+        if key == NO_SLOT {
+            return None;
+        }
+        slot.store(NO_SLOT, Relaxed);
+        let waiter = self.recv_waiters.remove(key);
+        *stale = waiter.waker;
+        let value = waiter.value?;
+        self.observe_granted(no_senders, wakers);
+        Some(value)
+    }
+
+    /// Records `cx`'s waker in the linked slot `key` of `list`; returns the waker it replaces,
+    /// for the caller to drop after the lock (dropping a waker can run any code, such as
+    /// dropping a handle of this channel, which takes the lock).
+    #[must_use = "drop the old waker after the lock is released"]
+    pub(super) fn update_waker(
+        list: &mut WaitList<Waiter<T>>,
+        key: usize,
+        cx: &Context<'_>,
+    ) -> Option<Waker> {
         match &mut list.get_mut(key).waker {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
+            Some(waker) if waker.will_wake(cx.waker()) => None,
+            slot => slot.replace(cx.waker().clone()),
         }
     }
 
@@ -302,36 +345,44 @@ impl<T> Chan<T> {
         &self,
         handle: &Handle,
         key: &mut Option<usize>,
+        stream: Option<&AtomicUsize>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, RecvError>> {
         if cancelled() {
             return Poll::Pending; // before taking anything; the scope drops us
         }
         let progress = ready!(creche_runtime::coop::poll_proceed(cx));
+        // Declared before the guard, so dropped after it.
+        let mut stale = None;
+        let mut wakers = Wakers::new();
         let mut st = self.lock();
         if let Some(k) = *key {
             if st.recv_waiters.is_linked(k) {
-                State::update_waker(&mut st.recv_waiters, k, cx);
+                let old = State::update_waker(&mut st.recv_waiters, k, cx);
+                drop(st);
+                drop(old);
                 return Poll::Pending;
             }
             *key = None;
             let waiter = st.recv_waiters.remove(k);
             if let Some(value) = waiter.value {
-                st.in_flight -= 1;
-                if st.in_flight == 0 && !st.recv_waiters.is_empty() && self.no_senders() {
-                    // The last in-flight value after the last sender closed: the others end.
-                    let mut wakers = Wakers::new();
-                    st.end_if_done(true, &mut wakers);
-                    drop(st);
-                    wake_all(wakers);
-                } else {
-                    drop(st);
-                }
+                st.observe_granted(self.no_senders(), &mut wakers);
+                drop(st);
+                wake_all(wakers);
                 drop(waiter.waker);
                 progress.made_progress();
                 return Poll::Ready(Ok(value));
             }
             // Unlinked without a value: a close woke us; re-check.
+        } else if let Some(slot) = stream {
+            // A new receive: the value handed to this receiver's stream, if any, comes first.
+            let no_senders = self.no_senders();
+            if let Some(value) = st.take_stream_slot(slot, no_senders, &mut wakers, &mut stale) {
+                drop(st);
+                wake_all(wakers);
+                progress.made_progress();
+                return Poll::Ready(Ok(value));
+            }
         }
         match st.try_recv(handle.is_closed(), self.no_senders()) {
             Ok((value, waker)) => {
@@ -361,6 +412,15 @@ impl<T> Chan<T> {
                 Poll::Ready(Err(RecvError::End))
             }
         }
+    }
+
+    /// Takes the key of the receive a receiver's `Stream` has in progress out of `slot`
+    /// (under the lock, as `recv`/`try_recv` on the same handle read it), for the caller to
+    /// `drop_recv` it.
+    pub(super) fn take_stream_key(&self, slot: &AtomicUsize) -> Option<usize> {
+        let _st = self.lock();
+        let key = slot.swap(NO_SLOT, Relaxed);
+        (key != NO_SLOT).then_some(key)
     }
 
     /// A receive with slot `key` is dropped: unlink it, and pass on a value it was granted.

@@ -16,14 +16,24 @@
 //! - `last_receiver_close_vs_send`: T1 drops the last receiver while main sends (into an empty
 //!   buffer, or a full one where the send must queue): the send gives `Ok` (the value is then
 //!   dropped with the buffer) or `Disconnected(v)`; one drop per value either way.
+//! - `senders_drop_and_close_vs_recv`: one sender handle is dropped (the count-only path, or
+//!   the last one, which takes the lock) while another is closed (under the lock), and main
+//!   waits on a receive: it sees the end, whichever of the two goes last.
+//! - `stream_receive_taken_over_by_recv`: the receiver's `Stream` has a receive queued when T1
+//!   sends v and drops the last sender; main then `recv`s on the same receiver: v first (taken
+//!   from the stream's slot if it was handed there), then the end, with no lost wake-up.
+//! - `close_passes_on_streams_value`: main's stream has a receive queued and main closes that
+//!   receiver while T1 sends v and drops the last sender, and T2 receives on a clone: T2 gets v
+//!   (handed to it, or passed on by the close, directly or through the buffer), then the end.
 
 use super::Dropped;
 use crate::channel::{RecvError, SendError, channel};
+use futures_core::Stream;
 use loom::sync::Notify;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -201,4 +211,66 @@ fn last_receiver_close_vs_send() {
             assert_eq!(s.statistics().senders_waiting, 0);
         });
     }
+}
+
+#[test]
+fn senders_drop_and_close_vs_recv() {
+    loom::model(|| {
+        let (s, r) = channel::<u8>(1);
+        let s2 = s.clone();
+        let dropper = thread::spawn(move || drop(s));
+        let closer = thread::spawn(move || {
+            s2.close();
+            s2 // dropped after the join: already closed, its drop does nothing
+        });
+        assert_eq!(block_on(r.recv()), Err(RecvError::End));
+        dropper.join().unwrap();
+        drop(closer.join().unwrap());
+    });
+}
+
+#[test]
+fn stream_receive_taken_over_by_recv() {
+    loom::model(|| {
+        let (s, mut r) = channel::<u8>(0);
+        let (_flag, waker) = flag_waker();
+        let polled = Pin::new(&mut r).poll_next(&mut Context::from_waker(&waker));
+        assert!(polled.is_pending(), "nothing sent yet");
+        let sender = thread::spawn(move || {
+            assert!(s.try_send(7).is_ok(), "a receive (the stream's) is queued");
+        });
+        assert_eq!(block_on(r.recv()), Ok(7));
+        assert_eq!(block_on(r.recv()), Err(RecvError::End));
+        sender.join().unwrap();
+        assert_eq!(r.statistics().receivers_waiting, 0);
+    });
+}
+
+#[test]
+fn close_passes_on_streams_value() {
+    loom::model(|| {
+        let (s, mut r) = channel::<u8>(0);
+        let r2 = r.clone();
+        let (_flag, waker) = flag_waker();
+        let polled = Pin::new(&mut r).poll_next(&mut Context::from_waker(&waker));
+        assert!(polled.is_pending(), "nothing sent yet");
+        let sender = thread::spawn(move || {
+            // A receiver is queued until the close: the stream's or T2's. After it, T2's
+            // may not be queued yet: then the send finds no room at capacity 0.
+            s.try_send(7).is_ok()
+        });
+        let other = thread::spawn(move || {
+            let first = block_on(r2.recv());
+            let second = block_on(r2.recv());
+            (first, second)
+        });
+        r.close();
+        let sent = sender.join().unwrap();
+        let (first, second) = other.join().unwrap();
+        // Not sent: the send came after the close and before T2 queued.
+        let expected = if sent { Ok(7) } else { Err(RecvError::End) };
+        assert_eq!(first, expected, "sent {sent}");
+        assert_eq!(second, Err(RecvError::End));
+        assert_eq!(r.statistics().buffer_used, 0);
+    });
 }
