@@ -21,6 +21,13 @@
 use std::future::Future;
 
 mod builder;
+mod entry;
+
+/// What the expansions of `#[creche::main]` and `#[creche::test]` call. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::entry::{SEED_VAR, chaos_seed, main, test};
+}
 
 pub use builder::{Builder, Runtime};
 pub use creche_macros::{main, test};

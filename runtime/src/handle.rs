@@ -279,6 +279,20 @@ impl Handle {
     pub fn num_workers(&self) -> usize {
         self.shared.parkers.len()
     }
+
+    /// The seed of chaos mode, if the runtime was built with
+    /// [`Builder::chaos`](crate::Builder::chaos).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::builder().chaos(42).build().unwrap();
+    /// assert_eq!(rt.handle().chaos_seed(), Some(42));
+    /// assert_eq!(creche_runtime::Runtime::builder().build().unwrap().handle().chaos_seed(), None);
+    /// ```
+    pub fn chaos_seed(&self) -> Option<u64> {
+        self.shared.chaos
+    }
 }
 
 /// Spawns a task onto the current runtime.

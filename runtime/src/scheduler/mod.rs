@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     shutdown: AtomicBool,
     /// Values from `Builder::extension`.
     pub(crate) extensions: Box<[crate::builder::Extension]>,
+    /// The seed of chaos mode (`Builder::chaos`), if on.
+    pub(crate) chaos: Option<u64>,
 }
 
 /// Removes a `block_on` parker from the offer list on drop.
@@ -65,6 +67,7 @@ impl Shared {
         driver: Option<Arc<DriverSlot>>,
         blocking: BlockingPool,
         extensions: Vec<crate::builder::Extension>,
+        chaos: Option<u64>,
     ) -> Shared {
         let workers = stealers.len();
         Shared {
@@ -79,6 +82,7 @@ impl Shared {
             block_on_parkers: Mutex::new(Vec::new()),
             shutdown: AtomicBool::new(false),
             extensions: extensions.into_boxed_slice(),
+            chaos,
         }
     }
 
