@@ -88,8 +88,7 @@ pub mod net {}
 /// Blocking threads (issue 6, being built): `to_thread`, `from_thread`.
 pub mod thread {}
 
-/// Unix signals (issue 6, being built): `ctrl_c`, `open_signal_receiver`.
-pub mod signal {}
+pub mod signal;
 
 /// Running futures of other runtimes inside creche (issue 6, being built): `compat::tokio`.
 pub mod compat {}
