@@ -26,7 +26,7 @@ mod entry;
 /// What the expansions of `#[creche::main]` and `#[creche::test]` call. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::entry::{SEED_VAR, chaos_seed, main, test};
+    pub use crate::entry::{INTERRUPTED_STATUS, SEED_VAR, chaos_seed, main, test};
 }
 
 pub use builder::{Builder, Runtime};

@@ -21,93 +21,109 @@ use std::sync::Mutex;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-#[creche::test(worker_threads = 2)]
-async fn a_waiting_receiver_is_woken() {
+/// Runs `body` on a runtime with `workers` workers, holding `SERIAL`.
+fn serially<F: std::future::Future>(workers: usize, body: F) -> F::Output {
     let _serial = lock_ignoring_poison(&SERIAL);
-    let _w = watchdog("a_waiting_receiver_is_woken");
-    let mut signals = open_signal_receiver([SIGUSR1]).unwrap();
-    let waiter = creche::spawn(async move { signals.recv().await });
-    wait_all_tasks_blocked().await; // the waiter is parked in recv
-    raise(SIGUSR1).unwrap();
-    assert_eq!(waiter.await.unwrap(), SIGUSR1);
+    let rt = creche::Builder::new()
+        .worker_threads(workers)
+        .build()
+        .unwrap();
+    rt.block_on(body)
 }
 
-#[creche::test(worker_threads = 1)]
-async fn deliveries_are_counted_not_merged() {
-    let _serial = lock_ignoring_poison(&SERIAL);
-    let _w = watchdog("deliveries_are_counted_not_merged");
-    let mut signals = open_signal_receiver([SIGUSR2]).unwrap();
-    for _ in 0..3 {
+#[test]
+fn a_waiting_receiver_is_woken() {
+    serially(2, async {
+        let _w = watchdog("a_waiting_receiver_is_woken");
+        let mut signals = open_signal_receiver([SIGUSR1]).unwrap();
+        let waiter = creche::spawn(async move { signals.recv().await });
+        wait_all_tasks_blocked().await; // the waiter is parked in recv
+        raise(SIGUSR1).unwrap();
+        assert_eq!(waiter.await.unwrap(), SIGUSR1);
+    });
+}
+
+#[test]
+fn deliveries_are_counted_not_merged() {
+    serially(1, async {
+        let _w = watchdog("deliveries_are_counted_not_merged");
+        let mut signals = open_signal_receiver([SIGUSR2]).unwrap();
+        for _ in 0..3 {
+            raise(SIGUSR2).unwrap();
+        }
+        for _ in 0..3 {
+            assert_eq!(signals.recv().await, SIGUSR2);
+        }
+        assert_eq!(signals.try_recv(), None);
+    });
+}
+
+#[test]
+fn the_stream_yields_signal_numbers() {
+    serially(1, async {
+        let _w = watchdog("the_stream_yields_signal_numbers");
+        let mut signals = open_signal_receiver([SIGUSR2, SIGUSR1, SIGUSR1]).unwrap();
         raise(SIGUSR2).unwrap();
-    }
-    for _ in 0..3 {
+        raise(SIGUSR1).unwrap();
+        let mut got = vec![signals.next().await.unwrap(), signals.next().await.unwrap()];
+        got.sort_unstable();
+        assert_eq!(got, [SIGUSR1, SIGUSR2]);
+    });
+}
+
+#[test]
+fn two_receivers_each_count_every_delivery() {
+    serially(1, async {
+        let _w = watchdog("two_receivers_each_count_every_delivery");
+        let mut a = open_signal_receiver([SIGUSR1]).unwrap();
+        let mut b = open_signal_receiver([SIGUSR1]).unwrap();
+        raise(SIGUSR1).unwrap();
+        assert_eq!(a.recv().await, SIGUSR1);
+        assert_eq!(b.recv().await, SIGUSR1);
+        // Dropped: `b` is no longer counted, and the process survives the signal.
+        drop(a);
+        raise(SIGUSR1).unwrap();
+        assert_eq!(b.recv().await, SIGUSR1);
+        let mut later = open_signal_receiver([SIGUSR1]).unwrap();
+        assert_eq!(
+            later.try_recv(),
+            None,
+            "a new receiver sees no earlier delivery"
+        );
+    });
+}
+
+#[test]
+fn recv_is_a_cancellation_point_that_loses_nothing() {
+    serially(1, async {
+        let _w = watchdog("recv_is_a_cancellation_point_that_loses_nothing");
+        let mut signals = open_signal_receiver([SIGUSR2]).unwrap();
+        raise(SIGUSR2).unwrap();
+        let scope = CancelScope::new();
+        scope.cancel();
+        let after = Counter::new();
+        let out = scope
+            .run(async {
+                let signal = signals.recv().await;
+                after.incr();
+                signal
+            })
+            .await;
+        assert_eq!((out, after.get()), (None, 0));
+        // The delivery is still counted for the next recv.
         assert_eq!(signals.recv().await, SIGUSR2);
-    }
-    assert_eq!(signals.try_recv(), None);
+    });
 }
 
-#[creche::test(worker_threads = 1)]
-async fn the_stream_yields_signal_numbers() {
-    let _serial = lock_ignoring_poison(&SERIAL);
-    let _w = watchdog("the_stream_yields_signal_numbers");
-    let mut signals = open_signal_receiver([SIGUSR2, SIGUSR1, SIGUSR1]).unwrap();
-    raise(SIGUSR2).unwrap();
-    raise(SIGUSR1).unwrap();
-    let mut got = vec![signals.next().await.unwrap(), signals.next().await.unwrap()];
-    got.sort_unstable();
-    assert_eq!(got, [SIGUSR1, SIGUSR2]);
-}
-
-#[creche::test(worker_threads = 1)]
-async fn two_receivers_each_count_every_delivery() {
-    let _serial = lock_ignoring_poison(&SERIAL);
-    let _w = watchdog("two_receivers_each_count_every_delivery");
-    let mut a = open_signal_receiver([SIGUSR1]).unwrap();
-    let mut b = open_signal_receiver([SIGUSR1]).unwrap();
-    raise(SIGUSR1).unwrap();
-    assert_eq!(a.recv().await, SIGUSR1);
-    assert_eq!(b.recv().await, SIGUSR1);
-    // Dropped: `b` is no longer counted, and the process survives the signal.
-    drop(a);
-    raise(SIGUSR1).unwrap();
-    assert_eq!(b.recv().await, SIGUSR1);
-    let mut later = open_signal_receiver([SIGUSR1]).unwrap();
-    assert_eq!(
-        later.try_recv(),
-        None,
-        "a new receiver sees no earlier delivery"
-    );
-}
-
-#[creche::test(worker_threads = 1)]
-async fn recv_is_a_cancellation_point_that_loses_nothing() {
-    let _serial = lock_ignoring_poison(&SERIAL);
-    let _w = watchdog("recv_is_a_cancellation_point_that_loses_nothing");
-    let mut signals = open_signal_receiver([SIGUSR2]).unwrap();
-    raise(SIGUSR2).unwrap();
-    let scope = CancelScope::new();
-    scope.cancel();
-    let after = Counter::new();
-    let out = scope
-        .run(async {
-            let signal = signals.recv().await;
-            after.incr();
-            signal
-        })
-        .await;
-    assert_eq!((out, after.get()), (None, 0));
-    // The delivery is still counted for the next recv.
-    assert_eq!(signals.recv().await, SIGUSR2);
-}
-
-#[creche::test(worker_threads = 2)]
-async fn ctrl_c_resolves_on_sigint() {
-    let _serial = lock_ignoring_poison(&SERIAL);
-    let _w = watchdog("ctrl_c_resolves_on_sigint");
-    let interrupted = creche::spawn(ctrl_c()); // listening from the call on
-    wait_all_tasks_blocked().await;
-    raise(SIGINT).unwrap();
-    interrupted.await.unwrap().unwrap();
+#[test]
+fn ctrl_c_resolves_on_sigint() {
+    serially(2, async {
+        let _w = watchdog("ctrl_c_resolves_on_sigint");
+        let interrupted = creche::spawn(ctrl_c()); // listening from the call on
+        wait_all_tasks_blocked().await;
+        raise(SIGINT).unwrap();
+        interrupted.await.unwrap().unwrap();
+    });
 }
 
 #[test]
