@@ -90,7 +90,10 @@ pub mod thread {}
 
 pub mod signal;
 
-/// Running futures of other runtimes inside creche (issue 6, being built): `compat::tokio`.
+#[cfg(feature = "tokio")]
+pub mod compat;
+/// Running futures of other runtimes inside creche: `compat::tokio`, with the `tokio` feature.
+#[cfg(not(feature = "tokio"))]
 pub mod compat {}
 
 /// Tasks: ids, join handles, the current task.
