@@ -66,7 +66,11 @@ pub mod time {
     };
 }
 
-/// Synchronization primitives for tasks (more arrive with their issue).
+/// Synchronization primitives for tasks: [`Event`](sync::Event), [`Lock`](sync::Lock),
+/// [`Semaphore`](sync::Semaphore), [`CapacityLimiter`](sync::CapacityLimiter) and
+/// [`Condition`](sync::Condition). All are FIFO and cancellation-safe: a cancelled acquire
+/// leaves nothing acquired, and a grant made to a waiter that is then cancelled goes on to the
+/// next one.
 ///
 /// ```
 /// let event = std::sync::Arc::new(creche::sync::Event::new());
@@ -78,6 +82,14 @@ pub mod time {
 /// });
 /// ```
 pub mod sync {
+    pub use creche_nursery::{
+        Borrower, CapacityLimiter, LimiterAcquire, LimiterStatistics, LimiterToken, Semaphore,
+        SemaphoreAcquire, SemaphorePermit, SemaphoreStatistics, WouldBlock,
+    };
+    pub use creche_nursery::{
+        Condition, ConditionGuard, ConditionLock, ConditionStatistics, ConditionWait, Lock,
+        LockAcquire, LockGuard, LockStatistics,
+    };
     pub use creche_nursery::{Event, EventStatistics, EventWait};
 }
 

@@ -7,7 +7,8 @@
 //!   outlive the block; first failure wins; panics travel up the tree; [`Nursery::start`].
 //! - [`task_tree`]: a printable snapshot of every nursery and its tasks.
 //! - [`local`]: `join`, `try_join`, `race` inside one task, borrowing freely.
-//! - [`Event`]: the first of the sync primitives (the rest arrive with issue 6).
+//! - Sync primitives (issue 6), all FIFO and cancellation-safe: [`Event`], [`Semaphore`],
+//!   [`CapacityLimiter`], [`Lock`], [`Condition`].
 //!
 //! Cancellation is by drop: a cancelled scope drops its body at the body's next cancellation
 //! point, except that shielded scopes and nurseries with live children inside it finish first
@@ -31,28 +32,39 @@
 //! # });
 //! ```
 
+mod condition;
 mod context;
 mod event;
+mod limiter;
 pub mod local;
+mod lock;
 mod map;
 mod node;
 mod nursery;
 pub mod report;
 mod scope;
+mod semaphore;
 mod start;
 mod sync;
 mod tree;
+mod waitq;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use condition::{Condition, ConditionGuard, ConditionLock, ConditionStatistics, ConditionWait};
 pub use event::{Event, EventStatistics, EventWait};
+pub use limiter::{Borrower, CapacityLimiter, LimiterAcquire, LimiterStatistics, LimiterToken};
 pub use local::{join, join_all, race, try_join};
+pub use lock::{Lock, LockAcquire, LockGuard, LockStatistics};
 pub use map::map_concurrent;
 pub use nursery::{Cancelled, Closed, Nursery, OpenNursery, TaskHandle, open_nursery};
 pub use scope::{
     CancelScope, Checkpoint, FailAt, Run, TooSlow, checkpoint, current_effective_deadline,
     fail_after, fail_at, move_on_after, move_on_at,
+};
+pub use semaphore::{
+    Semaphore, SemaphoreAcquire, SemaphorePermit, SemaphoreStatistics, WouldBlock,
 };
 pub use start::{Start, StartError, TaskStatus};
 pub use tree::{TaskTree, task_tree};

@@ -1,0 +1,232 @@
+//! `creche::sync::Condition` (SYNC_TESTPLAN §1.5): `notify(1)` wakes the oldest waiter and
+//! `notify_all` the rest; notified waiters move to the lock's queue and get the lock in order;
+//! a cancelled `wait` holds nothing in either phase and never unlocks twice; a notified waiter
+//! cancelled before it relocks forwards its notification; `wait` is a cancellation point.
+
+mod common;
+
+use common::{Counter, watchdog};
+use creche::sync::{Condition, Event};
+use creche::testing::wait_all_tasks_blocked;
+use creche::{CancelScope, Nursery, open_nursery};
+use std::sync::{Arc, Mutex};
+
+type Record = Arc<Mutex<Vec<usize>>>;
+
+/// Spawns waiter `i` (inside `scope` if given): lock, wait once, record `i`, unlock. Returns
+/// once every task is blocked, so waiters queue in spawn order.
+async fn waiter(
+    n: &Nursery<()>,
+    cond: &Arc<Condition>,
+    i: usize,
+    record: &Record,
+    scope: Option<CancelScope>,
+) {
+    let (cond, record) = (cond.clone(), record.clone());
+    let body = async move {
+        let guard = cond.lock().await;
+        let guard = guard.wait().await;
+        record.lock().unwrap().push(i);
+        drop(guard);
+    };
+    let scope = scope.unwrap_or_default();
+    let body = scope.run(body);
+    n.spawn(async move {
+        body.await;
+        Ok(())
+    });
+    wait_all_tasks_blocked().await;
+}
+
+fn recorded(record: &Record) -> Vec<usize> {
+    record.lock().unwrap().clone()
+}
+
+#[creche::test(autojump, worker_threads = 2)]
+async fn notify_one_then_all() {
+    let _w = watchdog("notify_one_then_all");
+    let cond = Arc::new(Condition::new());
+    let record = Record::default();
+    open_nursery(|n| {
+        let (cond, record) = (cond.clone(), record.clone());
+        async move {
+            for i in 0..3 {
+                waiter(&n, &cond, i, &record, None).await;
+            }
+            assert_eq!(cond.statistics().tasks_waiting, 3);
+            assert!(!cond.locked(), "waiting released the lock");
+            cond.lock().await.notify(1);
+            wait_all_tasks_blocked().await;
+            assert_eq!(recorded(&record), [0]);
+            assert_eq!(cond.statistics().tasks_waiting, 2);
+            cond.lock().await.notify_all();
+            wait_all_tasks_blocked().await;
+            assert_eq!(recorded(&record), [0, 1, 2]);
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!cond.locked());
+    assert_eq!(cond.__queued_nodes(), 0);
+}
+
+#[creche::test(autojump, worker_threads = 2)]
+async fn notify_moves_waiters_to_lock_queue() {
+    let _w = watchdog("notify_moves_waiters_to_lock_queue");
+    let cond = Arc::new(Condition::new());
+    let record = Record::default();
+    open_nursery(|n| {
+        let (cond, record) = (cond.clone(), record.clone());
+        async move {
+            for i in 0..3 {
+                waiter(&n, &cond, i, &record, None).await;
+            }
+            let guard = cond.lock().await;
+            guard.notify(2);
+            let stats = cond.statistics();
+            assert_eq!((stats.tasks_waiting, stats.lock.tasks_waiting), (1, 2));
+            drop(guard); // handed to waiter 0; waiter 1 still queued for the lock
+            let stats = cond.statistics();
+            assert!(stats.lock.locked);
+            assert_eq!((stats.tasks_waiting, stats.lock.tasks_waiting), (1, 1));
+            wait_all_tasks_blocked().await;
+            assert_eq!(recorded(&record), [0, 1]);
+            cond.lock().await.notify_all();
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(recorded(&record), [0, 1, 2]);
+}
+
+/// A waiter dropped while waiting for the notify, and one dropped after the notify while it
+/// waits for the lock: the lock ends free or with the next waiter, and the forwarded
+/// notification reaches the waiter behind.
+#[creche::test(autojump, worker_threads = 2)]
+async fn cancelled_wait_holds_nothing() {
+    let _w = watchdog("cancelled_wait_holds_nothing");
+    let cond = Arc::new(Condition::new());
+    let record = Record::default();
+    let scopes: Vec<CancelScope> = (0..3).map(|_| CancelScope::new()).collect();
+    open_nursery(|n| {
+        let (cond, record, scopes) = (cond.clone(), record.clone(), scopes.clone());
+        async move {
+            for (i, scope) in scopes.iter().enumerate() {
+                waiter(&n, &cond, i, &record, Some(scope.clone())).await;
+            }
+            // Phase 1: waiter 2 is cancelled while it waits for a notify.
+            scopes[2].cancel();
+            wait_all_tasks_blocked().await;
+            assert_eq!(cond.statistics().tasks_waiting, 2);
+            assert!(!cond.locked());
+            // Phase 2: waiter 0 is notified, then cancelled while it waits for the lock.
+            let guard = cond.lock().await;
+            guard.notify(1);
+            scopes[0].cancel();
+            wait_all_tasks_blocked().await;
+            let stats = cond.statistics();
+            // Its notification went on to waiter 1, now queued for the lock.
+            assert_eq!((stats.tasks_waiting, stats.lock.tasks_waiting), (0, 1));
+            drop(guard);
+            wait_all_tasks_blocked().await;
+            assert_eq!(recorded(&record), [1]);
+            assert!(!cond.locked());
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(cond.__queued_nodes(), 0);
+    // The lock is usable and was never unlocked twice: a guard still excludes.
+    let guard = cond.try_lock().unwrap();
+    assert!(cond.try_lock().is_err());
+    drop(guard);
+}
+
+/// Must show: A and B wait; `notify(1)` picks A; the notifier's unlock hands A the lock and
+/// A's scope is cancelled before A runs (one worker, the same poll): B is woken instead. Then
+/// `notify_all` and cancel everyone: the lock ends free.
+#[creche::test(autojump, worker_threads = 1)]
+async fn notified_then_cancelled_forwards() {
+    let _w = watchdog("notified_then_cancelled_forwards");
+    let cond = Arc::new(Condition::new());
+    let record = Record::default();
+    let a_scope = CancelScope::new();
+    let go = Arc::new(Event::new());
+    open_nursery(|n| {
+        let (cond, record, a_scope, go) =
+            (cond.clone(), record.clone(), a_scope.clone(), go.clone());
+        async move {
+            waiter(&n, &cond, 0, &record, Some(a_scope.clone())).await;
+            waiter(&n, &cond, 1, &record, None).await;
+            let (c, g) = (cond.clone(), go.clone());
+            n.spawn(async move {
+                g.wait().await;
+                let guard = c.lock().await;
+                guard.notify(1);
+                drop(guard); // A is handed the lock
+                a_scope.cancel(); // and cancelled before it runs
+                Ok(())
+            });
+            go.set();
+            wait_all_tasks_blocked().await;
+            assert_eq!(recorded(&record), [1], "B got A's notification");
+            assert!(!cond.locked());
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(cond.__queued_nodes(), 0);
+
+    // notify_all, then everyone is cancelled before relocking.
+    let everyone = CancelScope::new();
+    let drops = Counter::new();
+    let out = everyone
+        .clone()
+        .run(open_nursery(|n| {
+            let (cond, record, everyone, drops) = (
+                cond.clone(),
+                record.clone(),
+                everyone.clone(),
+                drops.clone(),
+            );
+            async move {
+                for i in 10..13 {
+                    waiter(&n, &cond, i, &record, None).await;
+                }
+                let guard = cond.lock().await;
+                guard.notify_all();
+                assert_eq!(cond.statistics().lock.tasks_waiting, 3);
+                everyone.cancel();
+                drops.incr();
+                drop(guard);
+                creche::time::sleep_forever().await;
+                Ok(())
+            }
+        }))
+        .await;
+    assert_eq!(out, None);
+    assert_eq!(drops.get(), 1);
+    assert_eq!(recorded(&record), [1]);
+    assert!(!cond.locked());
+    assert_eq!(cond.__queued_nodes(), 0);
+}
+
+/// `wait` is a cancellation point checked before the lock is released: in a cancelled scope
+/// it does not complete, and the lock it owned is released with it exactly once.
+#[creche::test(autojump)]
+async fn wait_is_a_cancel_point() {
+    let _w = watchdog("wait_is_a_cancel_point");
+    let cond = Condition::new();
+    let guard = cond.lock().await;
+    let scope = CancelScope::new();
+    scope.cancel();
+    let out = scope.run(async { drop(guard.wait().await) }).await;
+    assert_eq!(out, None);
+    assert!(!cond.locked());
+    assert_eq!(cond.statistics().tasks_waiting, 0);
+    assert!(format!("{cond:?}").contains("tasks_waiting: 0"));
+}
