@@ -207,7 +207,11 @@ impl Builder {
     /// ```
     pub fn build(self) -> Result<Runtime, BuildError> {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let inner = creche_timer::build_runtime_with_park(self.runtime, ThreadPark::new(), clock)?;
+        // Each runtime has its own default thread limiter (tests of one binary run in parallel).
+        let runtime = self
+            .runtime
+            .extension(creche_nursery::thread::DefaultThreadLimiter::default());
+        let inner = creche_timer::build_runtime_with_park(runtime, ThreadPark::new(), clock)?;
         Ok(Runtime { inner })
     }
 }

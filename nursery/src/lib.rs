@@ -46,6 +46,7 @@ mod scope;
 mod semaphore;
 mod start;
 mod sync;
+pub mod thread;
 mod tree;
 mod waitq;
 
