@@ -1,7 +1,8 @@
 //! The blocking pool: threads for closures that block (`spawn_blocking`).
 //!
 //! Threads are started on demand, up to `max_blocking_threads`; one that stays idle for
-//! the keep-alive (`Builder::thread_keep_alive`, [`DEFAULT_KEEP_ALIVE`] by default) retires. A blocking closure runs as a task (so its `JoinHandle`, panic
+//! the keep-alive (`Builder::thread_keep_alive`, 10 s by default) retires. A blocking closure
+//! runs as a task (so its `JoinHandle`, panic
 //! capture and cancellation are those of every task) whose scheduler is this pool: it is
 //! scheduled exactly once, onto the pool's queue. Shutdown cancels what is still queued and
 //! joins every thread, waiting for the closures that are running (a blocking closure cannot be
