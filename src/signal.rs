@@ -37,15 +37,52 @@
 //! coop budget per signal returned.
 
 use futures_core::Stream;
-use parking_lot::Mutex;
+use shim::{AtomicUsize, Mutex};
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::os::raw::c_int;
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Context, Poll, Waker, ready};
+
+/// The counters and the waker slot of a receiver (the protocol's shared state) come from here:
+/// loom's under `--cfg creche_loom`, for the model at the end of this file. (Not `--cfg loom`:
+/// under that flag the facade's dev-dependencies expect a loom of their own and fail to build.)
+mod shim {
+    #[cfg(not(creche_loom))]
+    pub(super) use std::sync::atomic::AtomicUsize;
+
+    #[cfg(creche_loom)]
+    pub(super) use loom::sync::atomic::AtomicUsize;
+
+    /// A mutex with the `parking_lot` API.
+    #[derive(Default)]
+    pub(super) struct Mutex<T>(
+        #[cfg(not(creche_loom))] parking_lot::Mutex<T>,
+        #[cfg(creche_loom)] loom::sync::Mutex<T>,
+    );
+
+    impl<T> Mutex<T> {
+        pub(super) fn new(value: T) -> Mutex<T> {
+            #[cfg(not(creche_loom))]
+            return Mutex(parking_lot::Mutex::new(value));
+            #[cfg(creche_loom)]
+            return Mutex(loom::sync::Mutex::new(value));
+        }
+
+        #[cfg(not(creche_loom))]
+        pub(super) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
+            self.0.lock()
+        }
+
+        #[cfg(creche_loom)]
+        pub(super) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+            self.0.lock().unwrap()
+        }
+    }
+}
 
 pub use signal_hook::consts::signal::{
     SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
@@ -56,7 +93,7 @@ pub use signal_hook::consts::signal::{
 struct Dispatcher {
     /// The write end, non-blocking; written from signal handlers only.
     wake: UnixStream,
-    receivers: Mutex<Vec<Weak<Counts>>>,
+    receivers: parking_lot::Mutex<Vec<Weak<Counts>>>,
 }
 
 /// One receiver's counters and waker slot; shared with its signal actions.
@@ -98,7 +135,7 @@ fn start_dispatcher() -> io::Result<Dispatcher> {
         })?;
     Ok(Dispatcher {
         wake,
-        receivers: Mutex::new(Vec::new()),
+        receivers: parking_lot::Mutex::new(Vec::new()),
     })
 }
 
@@ -107,19 +144,74 @@ fn wake_receivers() {
     let Some(Ok(dispatcher)) = DISPATCHER.get() else {
         return;
     };
-    let mut wakers = Vec::new();
+    let mut live = Vec::new();
     dispatcher
         .receivers
         .lock()
         .retain(|weak| match weak.upgrade() {
             Some(counts) => {
-                wakers.extend(counts.waker.lock().take());
+                live.push(counts);
                 true
             }
             None => false,
         });
-    for waker in wakers {
-        waker.wake();
+    for counts in live {
+        counts.wake();
+    }
+}
+
+impl Counts {
+    fn new(signals: &[c_int]) -> Counts {
+        Counts {
+            pending: signals.iter().map(|&s| (s, AtomicUsize::new(0))).collect(),
+            waker: Mutex::new(None),
+        }
+    }
+
+    /// Signal handler: one more delivery of the signal at `index` (then the wake-up byte).
+    fn record(&self, index: usize) {
+        self.pending[index].1.fetch_add(1, SeqCst);
+    }
+
+    /// Dispatcher: wakes the receiver's last waiting poll, if any.
+    fn wake(&self) {
+        let waker = self.waker.lock().take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Takes one pending delivery, lowest signal number first.
+    fn take(&self) -> Option<c_int> {
+        self.pending.iter().find_map(|(signal, count)| {
+            count
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                .ok()
+                .map(|_| *signal)
+        })
+    }
+
+    /// A poll: a pending delivery, or `None` with `waker` stored first and the counters read
+    /// again (the order that loses no wake-up; see the module doc).
+    fn poll(&self, waker: &Waker) -> Option<c_int> {
+        if let Some(signal) = self.take() {
+            return Some(signal);
+        }
+        {
+            let mut slot = self.waker.lock();
+            match &mut *slot {
+                Some(stored) => stored.clone_from(waker),
+                None => *slot = Some(waker.clone()),
+            }
+        }
+        self.take()
+    }
+
+    /// Puts back a delivery taken by a poll that could not return it.
+    fn put_back(&self, signal: c_int) {
+        if let Some((_, count)) = self.pending.iter().find(|(s, _)| *s == signal) {
+            count.fetch_add(1, SeqCst);
+        }
     }
 }
 
@@ -198,10 +290,7 @@ pub fn open_signal_receiver(
         ));
     }
     let dispatcher = dispatcher()?;
-    let counts = Arc::new(Counts {
-        pending: signals.iter().map(|&s| (s, AtomicUsize::new(0))).collect(),
-        waker: Mutex::new(None),
-    });
+    let counts = Arc::new(Counts::new(&signals));
     dispatcher.receivers.lock().push(Arc::downgrade(&counts));
     let mut receiver = SignalReceiver {
         counts: counts.clone(),
@@ -211,7 +300,7 @@ pub fn open_signal_receiver(
         let counts = counts.clone();
         let wake = &dispatcher.wake;
         let action = move || {
-            counts.pending[index].1.fetch_add(1, SeqCst);
+            counts.record(index);
             let _ = (&*wake).write(&[1]);
         };
         // SAFETY: the action runs in a signal handler. It does an atomic add on memory its
@@ -260,12 +349,7 @@ impl SignalReceiver {
     /// assert_eq!(signals.try_recv(), None);
     /// ```
     pub fn try_recv(&mut self) -> Option<c_int> {
-        self.counts.pending.iter().find_map(|(signal, count)| {
-            count
-                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
-                .ok()
-                .map(|_| *signal)
-        })
+        self.counts.take()
     }
 
     /// `recv` as a poll function; see [`recv`](Self::recv).
@@ -284,17 +368,7 @@ impl SignalReceiver {
         if creche_runtime::cancel::is_cancelled() {
             return Poll::Pending; // the cancelled scope wakes the task and drops the caller
         }
-        if let Some(signal) = self.try_recv() {
-            return self.proceed(cx, signal);
-        }
-        {
-            let mut slot = self.counts.waker.lock();
-            match &mut *slot {
-                Some(waker) => waker.clone_from(cx.waker()),
-                None => *slot = Some(cx.waker().clone()),
-            }
-        }
-        match self.try_recv() {
+        match self.counts.poll(cx.waker()) {
             Some(signal) => self.proceed(cx, signal),
             None => Poll::Pending,
         }
@@ -308,9 +382,7 @@ impl SignalReceiver {
                 Poll::Ready(signal)
             }
             Poll::Pending => {
-                if let Some((_, count)) = self.counts.pending.iter().find(|(s, _)| *s == signal) {
-                    count.fetch_add(1, SeqCst);
-                }
+                self.counts.put_back(signal);
                 Poll::Pending
             }
         }
@@ -396,5 +468,61 @@ impl Future for CtrlC {
         ready!(receiver.poll_recv(cx));
         self.receiver = None;
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(all(test, creche_loom))]
+mod loom_tests {
+    //! The receiver's half of the protocol, with the signal handler and the dispatcher on a
+    //! loom thread (the socket between them is a plain hand-over: the dispatcher runs after the
+    //! handler). Run with `RUSTFLAGS="--cfg creche_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p
+    //! creche --release --lib --target-dir target/loom-facade -- loom_tests`.
+
+    use super::Counts;
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::task::{RawWaker, RawWakerVTable, Waker};
+
+    /// A waker that counts its wakes in a loom atomic (leaked: one per model run).
+    fn counting_waker() -> (Waker, &'static AtomicUsize) {
+        static VTABLE: RawWakerVTable = RawWakerVTable::new(
+            |data| RawWaker::new(data, &VTABLE),
+            |data| wake(data),
+            |data| wake(data),
+            |_| {},
+        );
+        fn wake(data: *const ()) {
+            // SAFETY: `data` is the leaked `AtomicUsize` below, never freed.
+            unsafe { &*data.cast::<AtomicUsize>() }.fetch_add(1, SeqCst);
+        }
+        let count: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+        let raw = RawWaker::new((count as *const AtomicUsize).cast(), &VTABLE);
+        // SAFETY: the vtable's functions only touch the leaked counter, valid forever; clone
+        // copies the pointer, drop does nothing.
+        (unsafe { Waker::from_raw(raw) }, count)
+    }
+
+    /// A delivery racing a poll is either returned by the poll or wakes it: never lost.
+    #[test]
+    fn delivery_races_poll() {
+        loom::model(|| {
+            let counts = Arc::new(Counts::new(&[10]));
+            let handler = counts.clone();
+            let thread = loom::thread::spawn(move || {
+                handler.record(0); // in the signal handler
+                handler.wake(); // the dispatcher, after reading the byte
+            });
+            let (waker, wakes) = counting_waker();
+            let got = counts.poll(&waker);
+            thread.join().unwrap();
+            match got {
+                Some(signal) => assert_eq!(signal, 10),
+                None => {
+                    assert_eq!(wakes.load(SeqCst), 1, "a pending poll must be woken");
+                    assert_eq!(counts.take(), Some(10));
+                }
+            }
+            assert_eq!(counts.take(), None, "delivered once");
+        });
     }
 }
