@@ -190,15 +190,27 @@ where
 /// # Examples
 ///
 /// ```
-/// use std::time::Duration;
+/// use creche_nursery::CancelScope;
+/// use creche_nursery::thread::to_thread_abandon_on_cancel;
+/// use std::sync::mpsc;
 /// # let rt = creche_timer::__doc_runtime();
 /// rt.block_on(async {
-///     let (release, parked) = std::sync::mpsc::channel::<()>();
-///     let out = creche_nursery::move_on_after(
-///         Duration::from_millis(10),
-///         creche_nursery::thread::to_thread_abandon_on_cancel(move || parked.recv()),
-///     )
-///     .await;
+///     let (release, parked) = mpsc::channel::<()>();
+///     let (in_tx, inside) = mpsc::channel::<()>();
+///     let scope = CancelScope::new();
+///     let cancel = scope.clone();
+///     // Cancelled from a plain thread once the closure runs (a running closure is work in
+///     // progress: on this autojump clock no deadline could fire meanwhile).
+///     std::thread::spawn(move || {
+///         inside.recv().unwrap();
+///         cancel.cancel();
+///     });
+///     let out = scope
+///         .run(to_thread_abandon_on_cancel(move || {
+///             in_tx.send(()).unwrap();
+///             parked.recv()
+///         }))
+///         .await;
 ///     assert!(out.is_none()); // returned although the thread is still parked
 ///     drop(release); // the thread finishes on its own
 /// });
