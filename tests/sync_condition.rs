@@ -22,11 +22,26 @@ async fn waiter(
     record: &Record,
     scope: Option<CancelScope>,
 ) {
+    holding_waiter(n, cond, i, record, scope, None).await;
+}
+
+/// [`waiter`], which after relocking keeps the lock until `hold` is set (if given).
+async fn holding_waiter(
+    n: &Nursery<()>,
+    cond: &Arc<Condition>,
+    i: usize,
+    record: &Record,
+    scope: Option<CancelScope>,
+    hold: Option<Arc<Event>>,
+) {
     let (cond, record) = (cond.clone(), record.clone());
     let body = async move {
         let guard = cond.lock().await;
         let guard = guard.wait().await;
         record.lock().unwrap().push(i);
+        if let Some(hold) = hold {
+            hold.wait().await;
+        }
         drop(guard);
     };
     let scope = scope.unwrap_or_default();
@@ -76,20 +91,24 @@ async fn notify_moves_waiters_to_lock_queue() {
     let _w = watchdog("notify_moves_waiters_to_lock_queue");
     let cond = Arc::new(Condition::new());
     let record = Record::default();
+    let hold = Arc::new(Event::new());
     open_nursery(|n| {
-        let (cond, record) = (cond.clone(), record.clone());
+        let (cond, record, hold) = (cond.clone(), record.clone(), hold.clone());
         async move {
             for i in 0..3 {
-                waiter(&n, &cond, i, &record, None).await;
+                holding_waiter(&n, &cond, i, &record, None, Some(hold.clone())).await;
             }
             let guard = cond.lock().await;
             guard.notify(2);
             let stats = cond.statistics();
             assert_eq!((stats.tasks_waiting, stats.lock.tasks_waiting), (1, 2));
-            drop(guard); // handed to waiter 0; waiter 1 still queued for the lock
+            drop(guard); // handed to waiter 0 (which holds it); waiter 1 still queued for it
+            wait_all_tasks_blocked().await;
             let stats = cond.statistics();
             assert!(stats.lock.locked);
             assert_eq!((stats.tasks_waiting, stats.lock.tasks_waiting), (1, 1));
+            assert_eq!(recorded(&record), [0]);
+            hold.set();
             wait_all_tasks_blocked().await;
             assert_eq!(recorded(&record), [0, 1]);
             cond.lock().await.notify_all();

@@ -155,10 +155,15 @@ async fn zero_tokens_lets_nobody_through() {
     let limiter = CapacityLimiter::new(0);
     assert_eq!(limiter.try_acquire().unwrap_err(), WouldBlock);
     let (b1, b2) = (Borrower::new(), Borrower::new());
-    let release = Arc::new(Event::new());
+    let (release, release2) = (Arc::new(Event::new()), Arc::new(Event::new()));
     let got = Counter::new();
     open_nursery(|n| {
-        let (limiter, release, got) = (limiter.clone(), release.clone(), got.clone());
+        let (limiter, release, release2, got) = (
+            limiter.clone(),
+            release.clone(),
+            release2.clone(),
+            got.clone(),
+        );
         async move {
             holder(&n, &limiter, b1, &release, &got).await;
             assert_eq!((got.get(), limiter.statistics().tasks_waiting), (0, 1));
@@ -167,7 +172,7 @@ async fn zero_tokens_lets_nobody_through() {
             wait_all_tasks_blocked().await;
             assert_eq!((got.get(), limiter.statistics().tasks_waiting), (1, 0));
             limiter.set_total_tokens(0); // b1 keeps its token
-            holder(&n, &limiter, b2, &release, &got).await;
+            holder(&n, &limiter, b2, &release2, &got).await;
             assert_eq!((got.get(), limiter.statistics().tasks_waiting), (1, 1));
             release.set(); // b1 returns its token; at total 0 b2 still waits
             wait_all_tasks_blocked().await;
@@ -175,6 +180,7 @@ async fn zero_tokens_lets_nobody_through() {
             assert_eq!((got.get(), limiter.statistics().tasks_waiting), (1, 1));
             limiter.set_total_tokens(1);
             assert_eq!(borrowers(&limiter), set_of(&[b2]));
+            release2.set();
             Ok(())
         }
     })

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Counter, DropCount, tracked, watchdog};
-use creche::sync::{Semaphore, WouldBlock};
+use creche::sync::{Event, Semaphore, WouldBlock};
 use creche::testing::wait_all_tasks_blocked;
 use creche::{CancelScope, open_nursery};
 use std::sync::{Arc, Mutex};
@@ -21,13 +21,15 @@ async fn release_hands_off_to_waiter() {
     let second = sem.try_acquire().unwrap();
     assert_eq!(sem.try_acquire().unwrap_err(), WouldBlock);
     let got = Counter::new();
+    let release = Arc::new(Event::new());
     open_nursery(|n| {
-        let (sem, got) = (sem.clone(), got.clone());
+        let (sem, got, release) = (sem.clone(), got.clone(), release.clone());
         async move {
-            let (child_sem, child_got) = (sem.clone(), got.clone());
+            let (child_sem, child_got, r) = (sem.clone(), got.clone(), release.clone());
             n.spawn(async move {
                 let _permit = child_sem.acquire().await;
                 child_got.incr();
+                r.wait().await; // holds the permit until the checks are done
                 Ok::<_, ()>(())
             });
             wait_all_tasks_blocked().await;
@@ -38,6 +40,8 @@ async fn release_hands_off_to_waiter() {
             assert_eq!(sem.try_acquire().unwrap_err(), WouldBlock);
             wait_all_tasks_blocked().await;
             assert_eq!(got.get(), 1);
+            assert_eq!(sem.available_permits(), 0);
+            release.set();
             Ok(())
         }
     })

@@ -323,10 +323,12 @@ impl<'a> Future for ConditionWait<'a> {
         }
         let key = self.key.expect("ConditionWait polled after completion");
         if state.queue.place(key) != Place::Granted {
-            state.queue.register(key, cx.waker());
+            let replaced = state.queue.register(key, cx.waker());
+            drop(state);
+            drop(replaced);
             return Poll::Pending;
         }
-        state.queue.remove(key);
+        state.queue.remove(key); // granted: its waker was taken by the granter
         self.key = None;
         drop(state);
         progress.made_progress();
@@ -342,8 +344,8 @@ impl Drop for ConditionWait<'_> {
         // Not started: `guard` (if any) unlocks by itself when dropped.
         let Some(key) = self.key.take() else { return };
         let mut state = self.cond.lock.state();
-        let (place, _) = state.queue.remove(key);
-        let waker = match place {
+        let (place, _, own) = state.queue.remove(key);
+        let next = match place {
             Place::Queued(COND_LIST) => None,
             Place::Queued(_) => {
                 state.queue.move_front(COND_LIST, LOCK_LIST);
@@ -355,8 +357,9 @@ impl Drop for ConditionWait<'_> {
             }
         };
         drop(state);
-        if let Some(waker) = waker {
-            waker.wake();
+        drop(own);
+        if let Some(next) = next {
+            next.wake();
         }
     }
 }

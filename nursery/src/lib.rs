@@ -52,6 +52,8 @@ mod waitq;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(all(test, loom))]
+mod sync_loom;
 
 pub use condition::{Condition, ConditionGuard, ConditionLock, ConditionStatistics, ConditionWait};
 pub use event::{Event, EventStatistics, EventWait};

@@ -253,8 +253,8 @@ impl CapacityLimiter {
         }
     }
 
-    /// Waits for a token lent to the current task ([`Borrower::current_task`]). A
-    /// cancellation point, checked before anything is taken; see
+    /// Waits for a token lent to the current task ([`Borrower::current_task`], read when
+    /// `acquire` is called). A cancellation point, checked before anything is taken; see
     /// [`acquire_on_behalf_of`](Self::acquire_on_behalf_of).
     ///
     /// # Panics
@@ -539,10 +539,12 @@ impl Future for LimiterAcquire<'_> {
             }
             Some(key) => {
                 if state.queue.place(key) != Place::Granted {
-                    state.queue.register(key, cx.waker());
+                    let replaced = state.queue.register(key, cx.waker());
+                    drop(state);
+                    drop(replaced);
                     return Poll::Pending;
                 }
-                state.queue.remove(key);
+                state.queue.remove(key); // granted: its waker was taken by the granter
                 self.key = None;
             }
         }
@@ -557,16 +559,16 @@ impl Drop for LimiterAcquire<'_> {
         let Some(key) = self.key.take() else { return };
         let mut wakers = Vec::new();
         let mut state = self.limiter.inner.lock();
-        match state.queue.remove(key) {
-            (Place::Queued(_), borrower) => {
+        let (place, borrower, own) = state.queue.remove(key);
+        match place {
+            Place::Queued(_) => {
                 state.pending.remove(&borrower);
             }
             // Handed a token it never observed: give it back on the borrower's behalf (Q2).
-            (Place::Granted, borrower) => {
-                CapacityLimiter::give_back(&mut state, borrower, &mut wakers)
-            }
+            Place::Granted => CapacityLimiter::give_back(&mut state, borrower, &mut wakers),
         }
         drop(state);
+        drop(own);
         wake_all(wakers);
     }
 }

@@ -313,10 +313,12 @@ impl<'a> Future for LockAcquire<'a> {
             }
             Some(key) => {
                 if state.queue.place(key) != Place::Granted {
-                    state.queue.register(key, cx.waker());
+                    let replaced = state.queue.register(key, cx.waker());
+                    drop(state);
+                    drop(replaced);
                     return Poll::Pending;
                 }
-                state.queue.remove(key);
+                state.queue.remove(key); // granted: its waker was taken by the granter
                 self.key = None;
             }
         }
@@ -330,14 +332,16 @@ impl Drop for LockAcquire<'_> {
     fn drop(&mut self) {
         let Some(key) = self.key.take() else { return };
         let mut state = self.lock.state.lock();
-        let (place, _) = state.queue.remove(key);
-        if place == Place::Granted {
-            // Handed the lock, never observed it: unlock again (Q2).
-            let waker = state.unlock();
-            drop(state);
-            if let Some(waker) = waker {
-                waker.wake();
-            }
+        let (place, _, own) = state.queue.remove(key);
+        // Handed the lock, never observed it: unlock again (Q2).
+        let next = match place {
+            Place::Granted => state.unlock(),
+            Place::Queued(_) => None,
+        };
+        drop(state);
+        drop(own);
+        if let Some(next) = next {
+            next.wake();
         }
     }
 }

@@ -395,10 +395,12 @@ impl<'a> Future for SemaphoreAcquire<'a> {
             Some(key) => {
                 let mut waiters = sem.waiters.lock();
                 if waiters.place(key) != Place::Granted {
-                    waiters.register(key, cx.waker());
+                    let replaced = waiters.register(key, cx.waker());
+                    drop(waiters);
+                    drop(replaced);
                     return Poll::Pending;
                 }
-                waiters.remove(key);
+                waiters.remove(key); // granted: its waker was taken by the granter
                 self.key = None;
             }
         }
@@ -411,14 +413,16 @@ impl Drop for SemaphoreAcquire<'_> {
     fn drop(&mut self) {
         let Some(key) = self.key.take() else { return };
         let mut waiters = self.sem.waiters.lock();
-        let (place, ()) = waiters.remove(key);
-        if place == Place::Granted {
-            // Handed a permit it never observed: pass it on (Q2).
-            let waker = self.sem.release_locked(&mut waiters);
-            drop(waiters);
-            if let Some(waker) = waker {
-                waker.wake();
-            }
+        let (place, (), own) = waiters.remove(key);
+        // Handed a permit it never observed: pass it on (Q2).
+        let next = match place {
+            Place::Granted => self.sem.release_locked(&mut waiters),
+            Place::Queued(_) => None,
+        };
+        drop(waiters);
+        drop(own);
+        if let Some(next) = next {
+            next.wake();
         }
     }
 }

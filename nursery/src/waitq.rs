@@ -19,6 +19,9 @@
 //!
 //! The future that pushed a node is the only one that removes it, so a key is never reused
 //! while its future still holds it: there is no ABA between a dropped waiter and a new one.
+//! Wakers leave the queue by value (`grant`, `remove`, a replaced one from `register`) so that
+//! callers wake *and drop* them after unlocking: dropping the last reference to a task can run
+//! arbitrary destructors, which could try to take the same mutex.
 //! Every operation is O(1).
 
 use slab::Slab;
@@ -114,7 +117,7 @@ impl<T> WaitQueue<T> {
     }
 
     /// The data of the nodes waiting on `list`, oldest first.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn iter(&self, list: usize) -> impl Iterator<Item = &T> + '_ {
         let mut at = self.lists[list].head;
         std::iter::from_fn(move || {
@@ -140,16 +143,17 @@ impl<T> WaitQueue<T> {
         key
     }
 
-    /// Records `waker` as node `key`'s waker (a repeated pending poll). No-op on a granted node.
-    pub(crate) fn register(&mut self, key: Key, waker: &Waker) {
+    /// Records `waker` as node `key`'s waker (a repeated pending poll); returns the waker it
+    /// replaced, for the caller to drop after unlocking. No-op on a granted node.
+    #[must_use = "drop the replaced waker after unlocking"]
+    pub(crate) fn register(&mut self, key: Key, waker: &Waker) -> Option<Waker> {
         let node = &mut self.nodes[key];
         if node.place == Place::Granted {
-            return;
+            return None;
         }
-        match &mut node.waker {
-            Some(old) if old.will_wake(waker) => {}
-            Some(old) => old.clone_from(waker),
-            slot @ None => *slot = Some(waker.clone()),
+        match &node.waker {
+            Some(old) if old.will_wake(waker) => None,
+            _ => node.waker.replace(waker.clone()),
         }
     }
 
@@ -177,13 +181,14 @@ impl<T> WaitQueue<T> {
         true
     }
 
-    /// Removes node `key` (unlinking it if it is queued); returns where it was and its data.
-    pub(crate) fn remove(&mut self, key: Key) -> (Place, T) {
+    /// Removes node `key` (unlinking it if it is queued); returns where it was, its data, and
+    /// its waker (a queued node's), for the caller to drop after unlocking.
+    pub(crate) fn remove(&mut self, key: Key) -> (Place, T, Option<Waker>) {
         if let Place::Queued(list) = self.nodes[key].place {
             self.unlink(list, key);
         }
         let node = self.nodes.remove(key);
-        (node.place, node.data)
+        (node.place, node.data, node.waker)
     }
 
     fn link_back(&mut self, list: usize, key: Key) {
@@ -242,9 +247,9 @@ mod tests {
         let mut q = WaitQueue::new();
         let keys: Vec<Key> = (0..5).map(|i| q.push(0, i, &w)).collect();
         assert_eq!(collect(&q, 0), [0, 1, 2, 3, 4]);
-        assert_eq!(q.remove(keys[2]), (Place::Queued(0), 2));
-        assert_eq!(q.remove(keys[0]), (Place::Queued(0), 0));
-        assert_eq!(q.remove(keys[4]), (Place::Queued(0), 4));
+        assert_eq!(q.remove(keys[2]).0, Place::Queued(0));
+        assert_eq!(q.remove(keys[0]).1, 0);
+        assert!(q.remove(keys[4]).2.is_some());
         assert_eq!(collect(&q, 0), [1, 3]);
         assert_eq!(q.front(0), Some(keys[1]));
         assert!(q.grant(keys[1]).is_some());
@@ -253,8 +258,9 @@ mod tests {
         assert!(q.move_front(0, 1));
         assert!(q.len(0) == 0 && q.len(1) == 1);
         assert!(!q.move_front(0, 1));
-        assert_eq!(q.remove(keys[3]), (Place::Queued(1), 3));
-        assert_eq!(q.remove(keys[1]), (Place::Granted, 1));
+        assert_eq!(q.remove(keys[3]).0, Place::Queued(1));
+        let (place, data, waker) = q.remove(keys[1]);
+        assert_eq!((place, data, waker.is_none()), (Place::Granted, 1, true));
         assert!(q.len(1) == 0 && q.nodes.is_empty());
         let k = q.push(0, 9, &w);
         assert_eq!((q.front(0), *q.data(k)), (Some(k), 9));
