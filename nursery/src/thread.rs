@@ -13,7 +13,9 @@
 //!    submits a job to the runtime's blocking pool. Without abandon it also **pins** the
 //!    enclosing decision points, like a shielded scope: a cancellation waits for the thread,
 //!    and the closure's value is delivered into the body, which stops at its next cancellation
-//!    point.
+//!    point. With abandon nothing is pinned, and every poll (between `from_thread` requests)
+//!    is a cancellation point: a cancelled call returns `Pending`, the scope drops it, and its
+//!    `Drop` abandons the thread.
 //! 3. On the pool thread, the job takes its activity unit out of the pool
 //!    (`creche_runtime::blocking::JobControl::take_activity`) into the call's shared state, runs
 //!    the closure (catching a panic), drops the limiter token, and delivers the result: under
@@ -416,6 +418,11 @@ impl Future for ThreadCall {
                     }
                     Ok(Poll::Pending) => {}
                 }
+            }
+            if this.abandon && this.request.is_none() && creche_runtime::cancel::is_cancelled() {
+                // An abandoning call is a cancellation point: the scope drops it now (its
+                // `Drop` abandons the thread), whatever the thread does next.
+                return Poll::Pending;
             }
             let mut state = link.lock();
             if let Some(result) = state.result.take() {
