@@ -169,6 +169,21 @@ impl Builder {
         self.map(|b| b.on_thread_stop(hook))
     }
 
+    /// Chaos mode for tests: the order of runnable tasks and of steal victims is drawn from
+    /// `seed`; see [`creche_runtime::Builder::chaos`]. `#[creche::test(chaos)]` sets it from
+    /// `CRECHE_SEED` (or a random seed) and prints the seed when the test fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche::Builder::new().worker_threads(1).chaos(3).build().unwrap();
+    /// assert_eq!(rt.handle().chaos_seed(), Some(3));
+    /// assert_eq!(rt.block_on(async { creche::spawn(async { 1 }).await.unwrap() }), 1);
+    /// ```
+    pub fn chaos(self, seed: u64) -> Builder {
+        self.map(|b| b.chaos(seed))
+    }
+
     fn map(self, f: impl FnOnce(creche_runtime::Builder) -> creche_runtime::Builder) -> Builder {
         Builder {
             runtime: f(self.runtime),
@@ -192,7 +207,11 @@ impl Builder {
     pub fn build(self) -> Result<Runtime, BuildError> {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let io = IoDriver::new().map_err(BuildError::Driver)?;
-        let runtime = self.runtime.extension(io.handle());
+        // Each runtime has its own default thread limiter (tests of one binary run in parallel).
+        let runtime = self
+            .runtime
+            .extension(io.handle())
+            .extension(creche_nursery::thread::DefaultThreadLimiter::default());
         let inner = creche_timer::build_runtime_with_park(runtime, io, clock)?;
         Ok(Runtime { inner })
     }

@@ -21,6 +21,13 @@
 use std::future::Future;
 
 mod builder;
+mod entry;
+
+/// What the expansions of `#[creche::main]` and `#[creche::test]` call. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::entry::{INTERRUPTED_STATUS, SEED_VAR, chaos_seed, main, test};
+}
 
 pub use builder::{Builder, Runtime};
 pub use creche_macros::{main, test};
@@ -141,13 +148,43 @@ pub mod net {
     };
 }
 
-/// Blocking threads (issue 6, being built): `to_thread`, `from_thread`.
-pub mod thread {}
+/// Blocking work on threads, structured: [`to_thread`](thread::to_thread) (under the
+/// runtime's [default limiter](thread::default_thread_limiter) of 40 threads, or one passed
+/// in), [`to_thread_abandon_on_cancel`](thread::to_thread_abandon_on_cancel), and
+/// [`from_thread`](thread::from_thread) to run async code back in the calling task. The
+/// protocol and the cancellation rules are in `creche_nursery::thread`.
+///
+/// ```
+/// use creche::thread::{from_thread, to_thread};
+/// use creche::time::{current_time, sleep, Instant, MockClock};
+/// use std::time::Duration;
+///
+/// let rt = creche::Builder::new().clock(MockClock::autojump()).build().unwrap();
+/// let t = rt.block_on(async {
+///     to_thread(|| {
+///         // On a blocking thread: run async code back in the calling task.
+///         from_thread::run(async {
+///             sleep(Duration::from_secs(1)).await;
+///             current_time()
+///         })
+///     })
+///     .await
+/// });
+/// assert_eq!(t, Ok(Instant::ZERO + Duration::from_secs(1))); // virtual time moved
+/// ```
+pub mod thread {
+    pub use creche_nursery::thread::{
+        DEFAULT_THREAD_LIMIT, default_thread_limiter, from_thread, to_thread,
+        to_thread_abandon_on_cancel, to_thread_abandon_on_cancel_limited, to_thread_limited,
+    };
+}
 
-/// Unix signals (issue 6, being built): `ctrl_c`, `open_signal_receiver`.
-pub mod signal {}
+pub mod signal;
 
-/// Running futures of other runtimes inside creche (issue 6, being built): `compat::tokio`.
+#[cfg(feature = "tokio")]
+pub mod compat;
+/// Running futures of other runtimes inside creche: `compat::tokio`, with the `tokio` feature.
+#[cfg(not(feature = "tokio"))]
 pub mod compat {}
 
 /// Tasks: ids, join handles, the current task.

@@ -1,6 +1,8 @@
 //! The expansion shared by both attributes: check the function, parse the options, and turn
-//! `async fn f() -> T { body }` into `fn f() -> T { <build the runtime>.block_on(async move {
-//! body }) }`.
+//! `async fn f() -> T { body }` into `fn f() -> T { ::creche::__private::main(<build the
+//! runtime>, async move { body }) }` (`__private::test` for tests): the facade's hidden entry
+//! functions run the body as the root of the task tree, and own the ctrl-c handling and the
+//! printing of the chaos seed, so that the expansion stays small.
 //!
 //! On a mistake the output is the `compile_error!`s plus the closest expansion that can be
 //! made, so that one mistake gives one error and the body is still checked: the options that
@@ -8,7 +10,7 @@
 //! one of the right shape ([`wrap_misshapen`]). Generated code names everything by absolute
 //! path (`::creche`, `::core`) and binds no local that the body could see.
 
-use crate::options::{self, ClockOption, Kind, Options};
+use crate::options::{self, ChaosOption, ClockOption, Kind, Options};
 use crate::push_error;
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
@@ -113,7 +115,7 @@ fn check_shape(kind: Kind, sig: &Signature) -> syn::Result<()> {
 }
 
 /// The synchronous function: same attributes, visibility and signature (minus `async`), the
-/// body run by `block_on` on a runtime built from `options`.
+/// body run by the facade's hidden entry function on a runtime built from `options`.
 fn rewrite(kind: Kind, options: &Options, function: ItemFn) -> TokenStream {
     let ItemFn {
         attrs,
@@ -133,7 +135,18 @@ fn rewrite(kind: Kind, options: &Options, function: ItemFn) -> TokenStream {
         Some(ClockOption::Expr(expr)) => builder.extend(quote!(.clock(#expr))),
         None => {}
     }
+    match &options.chaos {
+        Some(ChaosOption::FromEnv(span)) => {
+            builder.extend(quote_spanned!(*span=> .chaos(::creche::__private::chaos_seed())));
+        }
+        Some(ChaosOption::Seed(expr)) => builder.extend(quote!(.chaos(#expr))),
+        None => {}
+    }
     let test_attr = test_attribute(kind);
+    let entry = match kind {
+        Kind::Main => quote!(::creche::__private::main),
+        Kind::Test => quote!(::creche::__private::test),
+    };
     let panic_msg = format!("{} could not build the runtime: {{}}", kind.attribute());
     // The call spans the body's last statement, where rustc then reports a value that does not
     // match the return type (rather than at the attribute).
@@ -144,12 +157,12 @@ fn rewrite(kind: Kind, options: &Options, function: ItemFn) -> TokenStream {
             ::core::result::Result::Err(error) => ::core::panic!(#panic_msg, error),
         }
     };
-    let run = quote_spanned!(last=> .block_on(async move #block));
+    let run = quote_spanned!(last=> #entry(#runtime, async move #block));
     quote! {
         #test_attr
         #(#attrs)*
         #vis #sig {
-            #runtime #run
+            #run
         }
     }
 }
@@ -242,13 +255,15 @@ mod tests {
         );
         let expected = quote! {
             pub fn main() -> u32 {
-                match ::creche::Builder::new().build() {
-                    ::core::result::Result::Ok(runtime) => runtime,
-                    ::core::result::Result::Err(error) => ::core::panic!(
-                        "`#[creche::main]` could not build the runtime: {}", error
-                    ),
-                }
-                .block_on(async move { 7 })
+                ::creche::__private::main(
+                    match ::creche::Builder::new().build() {
+                        ::core::result::Result::Ok(runtime) => runtime,
+                        ::core::result::Result::Err(error) => ::core::panic!(
+                            "`#[creche::main]` could not build the runtime: {}", error
+                        ),
+                    },
+                    async move { 7 }
+                )
             }
         };
         assert_eq!(out, expected.to_string());
@@ -271,7 +286,8 @@ mod tests {
             ":: creche :: Builder :: new () . worker_threads (2usize) \
              . clock (:: creche :: time :: MockClock :: autojump ()) . build ()"
         ));
-        assert!(out.contains(". block_on (async move { body () })"));
+        assert!(out.contains(":: creche :: __private :: test ("));
+        assert!(out.contains(", async move { body () })"));
         assert!(errors(&out).is_empty());
     }
 
@@ -286,13 +302,24 @@ mod tests {
     }
 
     #[test]
+    fn chaos_passes_a_seed_to_the_builder() {
+        let out = expand_to_string(Kind::Test, quote!(chaos), quote! { async fn t() {} });
+        assert!(out.contains(
+            ":: creche :: Builder :: new () . chaos (:: creche :: __private :: chaos_seed ()) \
+             . build ()"
+        ));
+        let out = expand_to_string(Kind::Test, quote!(chaos = 9), quote! { async fn t() {} });
+        assert!(out.contains(":: creche :: Builder :: new () . chaos (9) . build ()"));
+    }
+
+    #[test]
     fn missing_async_still_expands() {
         let out = expand_to_string(Kind::Test, quote!(), quote! { fn t() {} });
         assert_eq!(
             errors(&out),
             ["the `async` keyword is missing from the function declaration"]
         );
-        assert!(out.contains(". block_on (async move { })"));
+        assert!(out.contains(", async move { })"));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! `creche::main` and `creche::test`; the expansion names `::creche`, so the crate using them
 //! must depend on `creche`.
 //!
-//! This crate owns the parsing of the attributes' options (`autojump`, `worker_threads = N`,
-//! `clock = <expr>`: the `options` module), the checks of the function they are put on and the
+//! This crate owns the parsing of the attributes' options (`autojump`, `chaos`,
+//! `worker_threads = N`, `clock = <expr>`: the `options` module), the checks of the function they are put on and the
 //! expansion (the `entry` module). Each attribute turns
 //!
 //! ```text
@@ -12,7 +12,8 @@
 //! ```
 //!
 //! into a plain `fn name() -> T` that builds a runtime with `creche::Builder` and the options,
-//! and returns `runtime.block_on(async move { body })`. Every misuse is a compile error that
+//! and hands it and `async move { body }` to a hidden function of the facade
+//! (`creche::__private::main` or `::test`), which runs the body as the root of the task tree. Every misuse is a compile error that
 //! points at the token at fault and says what is expected. The facade's tests pin both: the
 //! behaviour in `tests/macros.rs`, each error message in `tests/macros_ui.rs` (`tests/ui/`).
 //!
@@ -33,7 +34,14 @@ mod options;
 use options::Kind;
 
 /// Runs an `async fn` as a program's entry point: the function becomes a plain `fn` that
-/// builds a creche runtime and blocks on the body.
+/// builds a creche runtime and runs the body on it as the root of the task tree (as
+/// `creche::run` does).
+///
+/// The first ctrl-c (SIGINT) cancels the body's root scope: the body is dropped at its next
+/// cancellation point, after what it shields has finished, the runtime shuts down, and the
+/// process exits with status 130. A second ctrl-c exits the process with status 130 at once.
+/// A body that completes although cancelled (it reached no cancellation point) returns its
+/// value as usual.
 ///
 /// It goes on an `async fn` with no parameters and no generics, of any name, visibility and
 /// return type (a `fn main` may return `Result<(), E>` as usual); attributes on the function
@@ -48,11 +56,13 @@ use options::Kind;
 ///
 /// ```text
 /// fn main() -> T {
-///     match ::creche::Builder::new().worker_threads(2).build() {
-///         Ok(runtime) => runtime,
-///         Err(error) => panic!("`#[creche::main]` could not build the runtime: {}", error),
-///     }
-///     .block_on(async move { body })
+///     ::creche::__private::main(
+///         match ::creche::Builder::new().worker_threads(2).build() {
+///             Ok(runtime) => runtime,
+///             Err(error) => panic!("`#[creche::main]` could not build the runtime: {}", error),
+///         },
+///         async move { body },
+///     )
 /// }
 /// ```
 ///
@@ -83,7 +93,8 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(Kind::Main, args.into(), item.into()).into()
 }
 
-/// Runs an `async fn` as a test: `#[creche::main]` plus the standard `#[test]` attribute.
+/// Runs an `async fn` as a test: `#[creche::main]` plus the standard `#[test]` attribute,
+/// without the ctrl-c handling. The body runs as the root of the task tree.
 ///
 /// Other attributes, such as `#[should_panic]` and `#[ignore]`, are kept, and the test may
 /// return `Result<(), E>` as a `#[test]` can. Do not add `#[test]` yourself. The options,
@@ -92,6 +103,10 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// - `autojump`: the clock is `creche::time::MockClock::autojump()`, virtual time that jumps
 ///   to the next timer whenever the runtime is idle, so a test that sleeps an hour takes no
 ///   time. It cannot be combined with `clock` (give that clock the autojump instead).
+/// - `chaos`: chaos mode (`creche::Builder::chaos`): the order of runnable tasks and of steal
+///   victims is drawn from a seed, taken from the `CRECHE_SEED` environment variable or drawn
+///   at random. When the body panics, the seed is printed to stderr with the command line
+///   that reproduces the run. `chaos = <seed>` gives the seed (a `u64` expression) instead.
 /// - `worker_threads = N`: the number of worker threads, an integer literal of at least 1.
 ///   By default, one per core.
 /// - `clock = <expr>`: the runtime's clock, any expression whose value implements
@@ -103,11 +118,13 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```text
 /// #[::core::prelude::v1::test]
 /// fn t() {
-///     match ::creche::Builder::new().clock(::creche::time::MockClock::autojump()).build() {
-///         Ok(runtime) => runtime,
-///         Err(error) => panic!("`#[creche::test]` could not build the runtime: {}", error),
-///     }
-///     .block_on(async move { body })
+///     ::creche::__private::test(
+///         match ::creche::Builder::new().clock(::creche::time::MockClock::autojump()).build() {
+///             Ok(runtime) => runtime,
+///             Err(error) => panic!("`#[creche::test]` could not build the runtime: {}", error),
+///         },
+///         async move { body },
+///     )
 /// }
 /// ```
 ///
@@ -131,6 +148,11 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// #[creche::test(worker_threads = 2)]
 /// async fn two_workers() {
 ///     assert_eq!(creche::Handle::current().num_workers(), 2);
+/// }
+///
+/// #[creche::test(chaos, worker_threads = 1)]
+/// async fn under_chaos() {
+///     assert!(creche::Handle::current().chaos_seed().is_some());
 /// }
 /// # fn main() {}
 /// ```

@@ -1,5 +1,5 @@
-//! The arguments of the attributes: `autojump`, `worker_threads = N` and `clock = <expr>`,
-//! comma-separated in any order, each at most once.
+//! The arguments of the attributes: `autojump`, `chaos` (or `chaos = <seed>`),
+//! `worker_threads = N` and `clock = <expr>`, comma-separated in any order, each at most once.
 //!
 //! Parsing is pure syn over `proc_macro2` tokens, so the unit tests below run it directly. Every
 //! mistake is a [`syn::Error`] spanned on the token at fault and saying what is expected.
@@ -36,7 +36,9 @@ impl Kind {
     fn valid_options(self) -> &'static str {
         match self {
             Kind::Main => "`worker_threads = N` and `clock = <expr>`",
-            Kind::Test => "`autojump`, `worker_threads = N` and `clock = <expr>`",
+            Kind::Test => {
+                "`autojump`, `chaos`, `chaos = <seed>`, `worker_threads = N` and `clock = <expr>`"
+            }
         }
     }
 }
@@ -48,6 +50,16 @@ pub(crate) struct Options {
     pub(crate) worker_threads: Option<(usize, Span)>,
     /// `clock = <expr>` or `autojump`.
     pub(crate) clock: Option<ClockOption>,
+    /// `chaos` or `chaos = <seed>` (tests only).
+    pub(crate) chaos: Option<ChaosOption>,
+}
+
+/// Where the seed of chaos mode comes from.
+pub(crate) enum ChaosOption {
+    /// `chaos`: `CRECHE_SEED`, or a fresh random seed; the span of the keyword.
+    FromEnv(Span),
+    /// `chaos = <seed>`: the user's expression, a `u64`.
+    Seed(Box<Expr>),
 }
 
 /// Where the runtime's clock comes from.
@@ -105,6 +117,12 @@ fn parse_options(
                     autojump_has_no_value(value)
                 })
             }
+            "chaos" if kind == Kind::Test => check_once(&name, options.chaos.is_some()).map(|()| {
+                options.chaos = Some(match value {
+                    Some((_, Some(expr))) => ChaosOption::Seed(Box::new(expr)),
+                    _ => ChaosOption::FromEnv(name.span()),
+                })
+            }),
             "autojump" => {
                 let msg = "`autojump` is an option of `#[creche::test]`, not of \
                            `#[creche::main]`: to run main on virtual time, give it the clock, \
@@ -343,9 +361,10 @@ mod tests {
     fn unknown_option_names_it_and_lists_the_valid_ones() {
         assert_eq!(
             err(Kind::Test, quote!(workers = 2)),
-            "unknown option `workers`: `#[creche::test]` takes `autojump`, \
-             `worker_threads = N` and `clock = <expr>`"
+            "unknown option `workers`: `#[creche::test]` takes `autojump`, `chaos`, \
+             `chaos = <seed>`, `worker_threads = N` and `clock = <expr>`"
         );
+        assert!(err(Kind::Main, quote!(chaos)).starts_with("unknown option `chaos`"));
         assert_eq!(
             err(Kind::Main, quote!(flavor)),
             "unknown option `flavor`: `#[creche::main]` takes `worker_threads = N` and \
@@ -388,8 +407,23 @@ mod tests {
     fn not_an_option_name() {
         assert_eq!(
             err(Kind::Test, quote!(3)),
-            "expected an option: `#[creche::test]` takes `autojump`, `worker_threads = N` \
-             and `clock = <expr>`"
+            "expected an option: `#[creche::test]` takes `autojump`, `chaos`, \
+             `chaos = <seed>`, `worker_threads = N` and `clock = <expr>`"
+        );
+    }
+
+    #[test]
+    fn chaos_with_and_without_a_seed() {
+        let options = ok(Kind::Test, quote!(chaos, worker_threads = 2));
+        assert!(matches!(options.chaos, Some(ChaosOption::FromEnv(_))));
+        let options = ok(Kind::Test, quote!(chaos = 17));
+        match options.chaos {
+            Some(ChaosOption::Seed(expr)) => assert_eq!(expr.to_token_stream().to_string(), "17"),
+            _ => panic!("expected a seed"),
+        }
+        assert_eq!(
+            err(Kind::Test, quote!(chaos, chaos = 1)),
+            "duplicate option `chaos`: give each option at most once"
         );
     }
 

@@ -49,6 +49,7 @@ mod scope;
 mod semaphore;
 mod start;
 mod sync;
+pub mod thread;
 mod tree;
 mod waitq;
 

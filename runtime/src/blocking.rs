@@ -1,16 +1,36 @@
 //! The blocking pool: threads for closures that block (`spawn_blocking`).
 //!
 //! Threads are started on demand, up to `max_blocking_threads`; one that stays idle for
-//! the keep-alive (`Builder::thread_keep_alive`, [`DEFAULT_KEEP_ALIVE`] by default) retires. A blocking closure runs as a task (so its `JoinHandle`, panic
+//! the keep-alive (`Builder::thread_keep_alive`, 10 s by default) retires. A blocking closure
+//! runs as a task (so its `JoinHandle`, panic
 //! capture and cancellation are those of every task) whose scheduler is this pool: it is
 //! scheduled exactly once, onto the pool's queue. Shutdown cancels what is still queued and
 //! joins every thread, waiting for the closures that are running (a blocking closure cannot be
-//! interrupted).
+//! interrupted), except a thread whose job was [detached](JobControl::detach).
+//!
+//! # Jobs that manage their own activity (`to_thread`)
+//!
+//! A job counts as an active party (see `scheduler::activity`) from its queueing until it has
+//! run. A job that waits for the runtime (`from_thread`) or is abandoned by its caller
+//! (`to_thread_abandon_on_cancel`) must not count while it does: the runtime would never look
+//! idle. For them, [`current_job`] gives the running job a [`JobControl`]:
+//!
+//! - [`JobControl::take_activity`] (on the job's thread) moves the job's unit into an
+//!   [`ActivityLease`], which the caller then holds, drops (leave) and renews
+//!   ([`Handle::activity_lease`](crate::Handle::activity_lease), an enter by an active party) as
+//!   it likes; the pool no longer leaves for the job, and a `block_on` inside counts itself;
+//! - [`JobControl::detach`]: the pool's shutdown does not join the thread while it runs this
+//!   job.
+//!
+//! Each pool thread has a slot holding its current job's state, created only when the job asks
+//! for its `JobControl` (plain `spawn_blocking` jobs allocate nothing more). The slot is read
+//! at the job's end (was the unit taken?) and by shutdown (detached?), under its lock.
 
 use crate::scheduler::activity::Activity;
-use crate::sync::{Arc, Condvar, Mutex, thread};
+use crate::sync::{Arc, AtomicBool, Condvar, Mutex, Ordering::SeqCst, thread};
 use crate::task::{self, JoinHandle, Notified, Schedule, TaskId, TaskRef};
 use crate::{Handle, builder::ThreadConfig, context};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -43,10 +63,170 @@ struct State {
     /// Wake-ups sent to idle threads and not yet taken (so one job wakes one thread).
     pending_wakeups: usize,
     next_id: usize,
-    threads: Vec<(usize, thread::JoinHandle<()>)>,
+    threads: Vec<(usize, thread::JoinHandle<()>, Arc<ThreadSlot>)>,
     /// The handle of the thread that retired last, joined by the next one to retire or at
     /// shutdown.
     last_exited: Option<thread::JoinHandle<()>>,
+}
+
+/// What the pool knows of the job a thread is running.
+#[derive(Default)]
+struct ThreadSlot {
+    /// The running job's state, if the job asked for its [`JobControl`].
+    job: Mutex<Option<Arc<JobState>>>,
+    /// The runtime's activity counter (with a driver).
+    activity: Option<Arc<Activity>>,
+}
+
+/// One job's flags; see [`JobControl`].
+#[derive(Default)]
+struct JobState {
+    /// The job's activity unit was moved into an `ActivityLease`.
+    unit_taken: AtomicBool,
+    /// Shutdown does not join the thread while it runs this job.
+    detached: AtomicBool,
+}
+
+crate::sync::thread_local! {
+    /// The slot of the pool thread this is (null elsewhere).
+    static SLOT: Cell<*const ThreadSlot> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Control over the blocking job running on this thread: see the module documentation.
+///
+/// # Examples
+///
+/// ```
+/// let rt = creche_runtime::Runtime::new().unwrap();
+/// let inside = rt.block_on(rt.spawn_blocking(|| {
+///     creche_runtime::blocking::current_job().is_some()
+/// }));
+/// assert!(inside.unwrap());
+/// assert!(creche_runtime::blocking::current_job().is_none());
+/// ```
+#[derive(Clone)]
+pub struct JobControl {
+    job: Arc<JobState>,
+    activity: Option<Arc<Activity>>,
+}
+
+impl std::fmt::Debug for JobControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobControl")
+            .field("unit_taken", &self.job.unit_taken.load(SeqCst))
+            .field("detached", &self.job.detached.load(SeqCst))
+            .finish()
+    }
+}
+
+/// The [`JobControl`] of the blocking job running on this thread (`None` on any other thread).
+///
+/// # Examples
+///
+/// See [`JobControl`].
+pub fn current_job() -> Option<JobControl> {
+    let slot = SLOT.with(Cell::get);
+    // SAFETY: a non-null pointer was set by `BlockingPool::run` on this thread from the `Arc`
+    // it holds until it resets the pointer, after its loop.
+    let slot = unsafe { slot.as_ref() }?;
+    let job = slot
+        .job
+        .lock()
+        .get_or_insert_with(|| Arc::new(JobState::default()))
+        .clone();
+    Some(JobControl {
+        job,
+        activity: slot.activity.clone(),
+    })
+}
+
+impl JobControl {
+    /// Moves this job's activity unit into a lease: the pool no longer counts the job as active
+    /// past the lease's drop. Call it on the job's own thread (elsewhere, or a second time, it
+    /// returns `None`). Without a driver there is no counting, and the lease is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::new().unwrap();
+    /// let taken = rt.block_on(rt.spawn_blocking(|| {
+    ///     let job = creche_runtime::blocking::current_job().unwrap();
+    ///     let lease = job.take_activity();
+    ///     (lease.is_some(), job.take_activity().is_none())
+    /// }));
+    /// assert_eq!(taken.unwrap(), (true, true));
+    /// ```
+    pub fn take_activity(&self) -> Option<ActivityLease> {
+        let on_its_thread = current_job().is_some_and(|job| Arc::ptr_eq(&job.job, &self.job));
+        if !on_its_thread || self.job.unit_taken.swap(true, SeqCst) {
+            return None;
+        }
+        // A `block_on` on this thread must now count itself.
+        context::set_counted_by(std::ptr::null());
+        Some(ActivityLease(self.activity.clone()))
+    }
+
+    /// The pool's shutdown will not wait for this thread while it runs this job (an abandoned
+    /// job). Callable from any thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::new().unwrap();
+    /// let (tx, rx) = std::sync::mpsc::channel::<()>();
+    /// let job = rt.block_on(async {
+    ///     let (job_tx, job_rx) = std::sync::mpsc::channel();
+    ///     let _running = creche_runtime::spawn_blocking(move || {
+    ///         job_tx.send(creche_runtime::blocking::current_job().unwrap()).unwrap();
+    ///         let _ = rx.recv(); // blocks until `tx` is dropped
+    ///     });
+    ///     job_rx.recv().unwrap()
+    /// });
+    /// job.detach();
+    /// drop(rt); // does not wait for the job, still blocked in `recv`
+    /// drop(tx);
+    /// ```
+    pub fn detach(&self) {
+        self.job.detached.store(true, SeqCst);
+    }
+}
+
+/// One active party, counted from the lease's creation (or from the job whose unit it took)
+/// until its drop, from any thread. See [`Handle::activity_lease`](crate::Handle::activity_lease).
+///
+/// # Examples
+///
+/// ```
+/// let rt = creche_runtime::Runtime::new().unwrap();
+/// let lease = rt.handle().activity_lease();
+/// drop(lease);
+/// ```
+pub struct ActivityLease(pub(crate) Option<Arc<Activity>>);
+
+impl ActivityLease {
+    /// A lease of `activity` (entering now).
+    pub(crate) fn enter(activity: Option<&Arc<Activity>>) -> ActivityLease {
+        ActivityLease(activity.map(|activity| {
+            activity.enter();
+            activity.clone()
+        }))
+    }
+}
+
+impl std::fmt::Debug for ActivityLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivityLease")
+            .field("counted", &self.0.is_some())
+            .finish()
+    }
+}
+
+impl Drop for ActivityLease {
+    fn drop(&mut self) {
+        if let Some(activity) = self.0.take() {
+            activity.leave();
+        }
+    }
 }
 
 /// The scheduler reference held by blocking tasks.
@@ -147,12 +327,19 @@ impl BlockingPool {
             state.num_threads += 1;
             let pool = self.clone();
             let handle = handle.cloned();
+            let slot = Arc::new(ThreadSlot {
+                job: Mutex::new(None),
+                activity: inner.activity.clone(),
+            });
+            let thread_slot = slot.clone();
             let handle = crate::builder::spawn_thread(&inner.config, "blocking", move || {
                 let _context = handle.as_ref().map(context::enter_handle);
-                pool.run(id)
+                SLOT.with(|current| current.set(Arc::as_ptr(&thread_slot)));
+                pool.run(id, &thread_slot);
+                SLOT.with(|current| current.set(std::ptr::null()));
             });
             match handle {
-                Ok(handle) => state.threads.push((id, handle)),
+                Ok(handle) => state.threads.push((id, handle, slot)),
                 Err(_) => {
                     // No thread could be started: the job waits for a running thread (if there
                     // is none, it waits until one can be started by a later spawn).
@@ -163,7 +350,7 @@ impl BlockingPool {
     }
 
     /// The body of a blocking thread.
-    fn run(&self, id: usize) {
+    fn run(&self, id: usize, slot: &ThreadSlot) {
         let inner = &*self.inner;
         let mut state = inner.state.lock();
         loop {
@@ -177,8 +364,12 @@ impl BlockingPool {
                     .map(|activity| context::counted_by(Arc::as_ptr(activity).cast()));
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
                 drop(_counted);
-                // After the run: its completion has woken whoever waits for it.
-                inner.job_done();
+                // After the run: its completion has woken whoever waits for it. A job that took
+                // its unit (`JobControl::take_activity`) gave it back itself.
+                let job = slot.job.lock().take();
+                if !job.is_some_and(|job| job.unit_taken.load(SeqCst)) {
+                    inner.job_done();
+                }
                 state = inner.state.lock();
                 continue;
             }
@@ -194,8 +385,8 @@ impl BlockingPool {
                 state.pending_wakeups -= 1;
             } else if timed_out && state.queue.is_empty() && !state.shutdown {
                 // Retire.
-                if let Some(position) = state.threads.iter().position(|(i, _)| *i == id) {
-                    let (_, me) = state.threads.swap_remove(position);
+                if let Some(position) = state.threads.iter().position(|(i, _, _)| *i == id) {
+                    let (_, me, _) = state.threads.swap_remove(position);
                     let previous = state.last_exited.replace(me);
                     state.num_threads -= 1;
                     drop(state);
@@ -209,7 +400,8 @@ impl BlockingPool {
         state.num_threads -= 1;
     }
 
-    /// Cancels the queued jobs and joins every thread (waiting for running closures).
+    /// Cancels the queued jobs and joins every thread (waiting for running closures), except
+    /// the threads running a detached job.
     pub(crate) fn shutdown(&self) {
         let inner = &*self.inner;
         let (queued, threads, last) = {
@@ -227,7 +419,16 @@ impl BlockingPool {
             inner.job_done();
         }
         let me = thread::current().id();
-        for (_, handle) in threads.into_iter().chain(last.map(|h| (0, h))) {
+        let threads = threads.into_iter().filter_map(|(_, handle, slot)| {
+            let detached = slot
+                .job
+                .lock()
+                .as_ref()
+                .is_some_and(|job| job.detached.load(SeqCst));
+            // A detached job's thread goes on alone (its handle dropped: not joined).
+            (!detached).then_some(handle)
+        });
+        for handle in threads.chain(last) {
             if handle.thread().id() != me {
                 let _ = handle.join();
             }

@@ -122,6 +122,7 @@ pub struct Builder {
     on_stop: Option<Hook>,
     park: Option<Box<dyn Park>>,
     extensions: Vec<Extension>,
+    chaos: Option<u64>,
 }
 
 /// A value installed with [`Builder::extension`].
@@ -142,6 +143,7 @@ impl fmt::Debug for Builder {
             .field("thread_name", &self.thread_name)
             .field("thread_stack_size", &self.stack_size)
             .field("park", &self.park.as_ref().map(|_| "custom"))
+            .field("chaos", &self.chaos)
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +168,7 @@ impl Builder {
             on_stop: None,
             park: None,
             extensions: Vec::new(),
+            chaos: None,
         }
     }
 
@@ -323,6 +326,39 @@ impl Builder {
         self
     }
 
+    /// Chaos mode, for tests: the order in which each worker runs its runnable tasks, and the
+    /// order in which it visits steal victims, are drawn from a generator seeded with `seed`
+    /// (the LIFO slot is off). A race that needs an unlucky order then shows up under some
+    /// seed, and the same seed reproduces the same choices (on one worker, the same order; on
+    /// several, the threads' timing still varies). `#[creche::test(chaos)]` takes the seed from
+    /// `CRECHE_SEED` or draws one, and prints it when the test fails. Off by default; off, it
+    /// costs a branch per task picked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::builder().worker_threads(1).chaos(7).build().unwrap();
+    /// assert_eq!(rt.handle().chaos_seed(), Some(7));
+    /// let order = rt.block_on(rt.spawn(async {
+    ///     let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    ///     let tasks: Vec<_> = (0..8)
+    ///         .map(|i| {
+    ///             let order = order.clone();
+    ///             creche_runtime::spawn(async move { order.lock().unwrap().push(i) })
+    ///         })
+    ///         .collect();
+    ///     for task in tasks {
+    ///         task.await.unwrap();
+    ///     }
+    ///     std::sync::Arc::into_inner(order).unwrap().into_inner().unwrap()
+    /// }));
+    /// assert_eq!(order.unwrap().len(), 8); // some permutation of 0..8, fixed by the seed
+    /// ```
+    pub fn chaos(mut self, seed: u64) -> Builder {
+        self.chaos = Some(seed);
+        self
+    }
+
     /// Starts the worker threads.
     ///
     /// # Errors
@@ -370,11 +406,12 @@ impl Builder {
             driver,
             blocking,
             self.extensions,
+            self.chaos,
         )));
 
         let mut threads = Vec::with_capacity(workers);
         for (index, local) in locals.into_iter().enumerate() {
-            let core = Box::new(worker::Core::new(index, local));
+            let core = Box::new(worker::Core::new(index, local, self.chaos));
             let worker_handle = handle.clone();
             let kind = format!("worker-{index}");
             match spawn_thread(&config, &kind, move || worker::run(worker_handle, core)) {

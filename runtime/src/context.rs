@@ -223,6 +223,12 @@ impl Drop for CountedGuard {
     }
 }
 
+/// Sets what counts this thread active (see `counted_by`), without a guard: a blocking job that
+/// took its unit clears it (the pool's guard restores the previous value after the job).
+pub(crate) fn set_counted_by(activity: *const ()) {
+    let _ = CONTEXT.try_with(|c| c.counted_by.set(activity));
+}
+
 /// Whether this thread is already counted active by `activity`.
 pub(crate) fn is_counted_by(activity: *const ()) -> bool {
     CONTEXT

@@ -279,6 +279,39 @@ impl Handle {
     pub fn num_workers(&self) -> usize {
         self.shared.parkers.len()
     }
+
+    /// Counts one more active party until the lease is dropped, for work done for the runtime
+    /// on a thread it does not know of (what `to_thread` gives back to a thread it woke: see
+    /// [`blocking`](crate::blocking)). Create it from an active party (a task being polled, a
+    /// running blocking job): the runtime cannot have gone idle then. Without a driver there
+    /// is no counting and the lease is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::new().unwrap();
+    /// let lease = rt.block_on(async { creche_runtime::Handle::current().activity_lease() });
+    /// std::thread::spawn(move || drop(lease)).join().unwrap(); // droppable anywhere
+    /// ```
+    pub fn activity_lease(&self) -> crate::blocking::ActivityLease {
+        crate::blocking::ActivityLease::enter(
+            self.shared.driver.as_ref().map(|slot| &slot.activity),
+        )
+    }
+
+    /// The seed of chaos mode, if the runtime was built with
+    /// [`Builder::chaos`](crate::Builder::chaos).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = creche_runtime::Runtime::builder().chaos(42).build().unwrap();
+    /// assert_eq!(rt.handle().chaos_seed(), Some(42));
+    /// assert_eq!(creche_runtime::Runtime::builder().build().unwrap().handle().chaos_seed(), None);
+    /// ```
+    pub fn chaos_seed(&self) -> Option<u64> {
+        self.shared.chaos
+    }
 }
 
 /// Spawns a task onto the current runtime.

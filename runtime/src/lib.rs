@@ -34,7 +34,7 @@
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p creche-runtime --release --lib`.
 
 mod block_on;
-mod blocking;
+pub mod blocking;
 mod builder;
 pub mod cancel;
 mod context;

@@ -564,6 +564,73 @@ fn autojump_waits_for_a_blocking_job() {
     });
 }
 
+/// A job that takes its activity unit into a lease (what `to_thread` does) is still work in
+/// progress until it drops the lease: no jump before its work is done. Dropping the lease
+/// before the work fails the model (the driver jumps with `done` still 0).
+#[test]
+fn autojump_waits_for_a_leased_job() {
+    autojump_model(1, true, |rt, shared, done| {
+        rt.block_on(async move {
+            let job = crate::spawn_blocking(move || {
+                let lease = crate::blocking::current_job()
+                    .expect("a blocking job")
+                    .take_activity();
+                done.store(1, SeqCst);
+                drop(lease);
+            });
+            virtual_sleep(shared).await;
+            job.await.unwrap();
+        });
+    });
+}
+
+/// `from_thread`'s hand-over: the job wakes a task and only then drops its lease; the task,
+/// running, renews the lease and hands it back; the job does its work and drops it. The
+/// runtime is never seen idle between the two (no jump before the work is done), and the
+/// job's wait does not keep it busy forever (the jump comes).
+#[test]
+fn autojump_sees_a_lease_handed_to_a_task_and_back() {
+    autojump_model(1, true, |rt, shared, done| {
+        let handed: Arc<Mutex<Option<crate::blocking::ActivityLease>>> = Arc::default();
+        let renewed = Arc::new(AtomicUsize::new(0));
+        let slot = WakerSlot::default();
+        let (task_handed, task_renewed, task_slot) =
+            (handed.clone(), renewed.clone(), slot.clone());
+        let task = rt.spawn(poll_fn(move |cx| {
+            *task_slot.lock() = Some(cx.waker().clone());
+            if task_renewed.load(SeqCst) == 1 {
+                let lease = crate::Handle::current().activity_lease();
+                *task_handed.lock() = Some(lease);
+                task_renewed.store(2, SeqCst);
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        }));
+        rt.block_on(async move {
+            let job = crate::spawn_blocking(move || {
+                let lease = crate::blocking::current_job()
+                    .expect("a blocking job")
+                    .take_activity();
+                renewed.store(1, SeqCst);
+                let waker = slot.lock().take();
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+                drop(lease); // after the wake, as from_thread does
+                while renewed.load(SeqCst) != 2 {
+                    thread::yield_now();
+                }
+                let lease = handed.lock().take();
+                done.store(1, SeqCst);
+                drop(lease);
+            });
+            virtual_sleep(shared).await;
+            task.await.unwrap();
+            job.await.unwrap();
+        });
+    });
+}
+
 /// Two workers: one task wakes another (possibly on the other worker) through a one-shot
 /// flag; the jump comes only after the waker task has finished, and it does come.
 #[test]

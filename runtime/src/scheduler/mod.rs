@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     shutdown: AtomicBool,
     /// Values from `Builder::extension`.
     pub(crate) extensions: Box<[crate::builder::Extension]>,
+    /// The seed of chaos mode (`Builder::chaos`), if on.
+    pub(crate) chaos: Option<u64>,
 }
 
 impl Shared {
@@ -48,6 +50,7 @@ impl Shared {
         driver: Option<Arc<DriverSlot>>,
         blocking: BlockingPool,
         extensions: Vec<crate::builder::Extension>,
+        chaos: Option<u64>,
     ) -> Shared {
         let workers = stealers.len();
         Shared {
@@ -61,6 +64,7 @@ impl Shared {
             blocking,
             shutdown: AtomicBool::new(false),
             extensions: extensions.into_boxed_slice(),
+            chaos,
         }
     }
 

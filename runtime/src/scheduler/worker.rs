@@ -11,6 +11,14 @@
 //! following the protocol in `idle.rs`. A task polled from the LIFO slot shares the coop budget
 //! of the task that woke it, and at most [`MAX_LIFO_POLLS`] run back to back, so a ping-pong
 //! pair cannot monopolise a worker.
+//!
+//! Chaos mode (`Builder::chaos(seed)`, for tests): the LIFO slot is not used, every task picked
+//! from the local queue is drawn at random from all of it (the queue is popped into a buffer and
+//! the rest pushed back, O(n) per pick: a test setting), and the steal victims are visited from
+//! a start drawn from the seed. The draws come from a splitmix64 state derived from the seed and
+//! the worker's index, one state for the queue and one for the victims, so the queue's draws
+//! depend only on what was queued and not on how often the worker went searching: on one
+//! worker, one seed gives one order. Off, it costs one branch on a bool per pick.
 
 use super::Shared;
 use super::queue::{Steal, Worker};
@@ -48,6 +56,8 @@ pub(crate) struct Core {
     tick: Cell<u32>,
     searching: Cell<bool>,
     rng: Cell<u64>,
+    /// Chaos mode: the state of the draws from the local queue (`None`: off).
+    chaos: Option<Cell<u64>>,
     /// Wakers of tasks that yielded (`yield_now`, spent coop budget) during a poll on this
     /// worker. They are woken when the worker has nothing else to run, and at every
     /// fairness tick: a yield lets every other runnable task go first, without starving.
@@ -73,7 +83,12 @@ pub(crate) struct Core {
 unsafe impl Send for Core {}
 
 impl Core {
-    pub(crate) fn new(index: usize, local: Worker<Notified>) -> Core {
+    pub(crate) fn new(index: usize, local: Worker<Notified>, chaos: Option<u64>) -> Core {
+        let rng = match chaos {
+            // Never zero: xorshift would stay at zero.
+            Some(seed) => splitmix64(seed ^ splitmix64(index as u64 + 1)) | 1,
+            None => 0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407),
+        };
         Core {
             index,
             shared: std::ptr::null(),
@@ -81,9 +96,8 @@ impl Core {
             local,
             tick: Cell::new(0),
             searching: Cell::new(false),
-            rng: Cell::new(
-                0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407),
-            ),
+            rng: Cell::new(rng),
+            chaos: chaos.map(|seed| Cell::new(splitmix64(seed.wrapping_add(index as u64)))),
             deferred: RefCell::new(Vec::new()),
             waking_deferred: Cell::new(false),
             parked: Cell::new(false),
@@ -113,7 +127,7 @@ impl Core {
             }
             return;
         }
-        if is_yield {
+        if is_yield || self.chaos.is_some() {
             self.local.push(task);
         } else {
             match self.lifo.replace(Some(task)) {
@@ -172,16 +186,43 @@ impl Core {
         if let Some(task) = self.check_injector(shared) {
             return Some(task);
         }
-        if let Some(task) = self.lifo.take() {
-            return Some(task);
-        }
-        if let Some(task) = self.local.pop() {
-            return Some(task);
+        if let Some(state) = &self.chaos {
+            if let Some(task) = self.chaos_pick(state) {
+                return Some(task);
+            }
+        } else {
+            if let Some(task) = self.lifo.take() {
+                return Some(task);
+            }
+            if let Some(task) = self.local.pop() {
+                return Some(task);
+            }
         }
         if shared.injector.is_empty() {
             return None;
         }
         steal_loop(|| shared.injector.steal_batch_and_pop(&self.local))
+    }
+
+    /// Chaos mode: a task drawn at random from the local queue (see the module doc).
+    #[cold]
+    fn chaos_pick(&self, state: &Cell<u64>) -> Option<Notified> {
+        let mut tasks: Vec<Notified> = self.lifo.take().into_iter().collect();
+        while let Some(task) = self.local.pop() {
+            tasks.push(task);
+        }
+        if tasks.len() > 1 {
+            let next = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+            state.set(next);
+            let pick = (splitmix64(next) % tasks.len() as u64) as usize;
+            let last = tasks.len() - 1;
+            tasks.swap(pick, last);
+        }
+        let picked = tasks.pop();
+        for task in tasks {
+            self.local.push(task);
+        }
+        picked
     }
 
     /// The fairness check of the injector, while local work never runs out. It takes a batch,
@@ -313,6 +354,14 @@ impl Core {
             drop(task);
         }
     }
+}
+
+/// The splitmix64 output function: a well-mixed 64-bit value for each input.
+pub(crate) fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn steal_loop(mut steal: impl FnMut() -> Steal<Notified>) -> Option<Notified> {
