@@ -22,6 +22,10 @@
 //! - [`JobControl::detach`]: the pool's shutdown does not join the thread while it runs this
 //!   job.
 //!
+//! A job submitted with [`spawn_uncounted`] is not counted at all: its submitter counts it
+//! with a lease of its own, which it can drop while the job is still queued (`to_thread` does
+//! this, so that an abandon before the job starts stops the counting at once).
+//!
 //! Each pool thread has a slot holding its current job's state, created only when the job asks
 //! for its `JobControl` (plain `spawn_blocking` jobs allocate nothing more). The slot is read
 //! at the job's end (was the unit taken?) and by shutdown (detached?), under its lock.
