@@ -78,7 +78,7 @@ impl Park for TwoDispatches {
             // Until this worker was notified, or the other one ran the task and parked again
             // (a condition polled, not a duration).
             state = shared.lock();
-            while !state.token && !(state.first_ran && shared.idle()) {
+            while !(state.token || (state.first_ran && shared.idle())) {
                 state = shared
                     .changed
                     .wait_timeout(state, Duration::from_millis(1))
