@@ -16,8 +16,10 @@
 //!    point. With abandon nothing is pinned, and every poll (between `from_thread` requests)
 //!    is a cancellation point: a cancelled call returns `Pending`, the scope drops it, and its
 //!    `Drop` abandons the thread.
-//! 3. On the pool thread, the job takes its activity unit out of the pool
-//!    (`creche_runtime::blocking::JobControl::take_activity`) into the call's shared state, runs
+//!    The job is submitted uncounted (`creche_runtime::blocking::spawn_uncounted`): the call's
+//!    shared state holds its activity lease from the submission, so that an abandon stops the
+//!    counting even while the job still waits in the pool's queue for a free thread.
+//! 3. On the pool thread, the job (unless the call is gone already) runs
 //!    the closure (catching a panic), drops the limiter token, and delivers the result: under
 //!    the lock it stores the result and takes the caller's waker and the lease; it wakes the
 //!    caller, then drops the lease (so the runtime cannot look idle between the two).
@@ -362,8 +364,13 @@ struct ThreadCall {
 impl ThreadCall {
     fn start(&mut self) -> Arc<Link> {
         let (f, token) = self.job.take().expect("a call starts once");
+        // The job counts as active through this lease from now on (not through the pool: an
+        // abandon must be able to stop the counting while the job still waits for a thread).
         let link = Arc::new(Link {
-            state: Mutex::new(LinkState::default()),
+            state: Mutex::new(LinkState {
+                lease: Some(creche_runtime::Handle::current().activity_lease()),
+                ..LinkState::default()
+            }),
             replied: Condvar::new(),
             caller: context::current_node(),
         });
@@ -372,7 +379,7 @@ impl ThreadCall {
         }
         let thread_link = link.clone();
         // The `JoinHandle` is not needed: the result travels through the link.
-        drop(creche_runtime::spawn_blocking(move || {
+        drop(creche_runtime::blocking::spawn_uncounted(move || {
             run_job(&thread_link, f, token);
         }));
         self.link = Some(link.clone());
@@ -474,16 +481,14 @@ impl Drop for ThreadCall {
 /// The pool thread's side of a call.
 fn run_job(link: &Arc<Link>, f: Job, token: LimiterToken) {
     let job = creche_runtime::blocking::current_job().expect("run by the blocking pool");
-    let lease = job.take_activity();
     {
         let mut state = link.lock();
         if state.gone {
             drop(state);
-            drop(lease);
             drop((f, token));
             return;
         }
-        state.lease = lease;
+        // The job's lease has been in `state` since its submission.
         state.job = Some(job);
     }
     let result = {

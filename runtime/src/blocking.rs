@@ -22,6 +22,10 @@
 //! - [`JobControl::detach`]: the pool's shutdown does not join the thread while it runs this
 //!   job.
 //!
+//! A job submitted with [`spawn_uncounted`] is not counted at all: its submitter counts it
+//! with a lease of its own, which it can drop while the job is still queued (`to_thread` does
+//! this, so that an abandon before the job starts stops the counting at once).
+//!
 //! Each pool thread has a slot holding its current job's state, created only when the job asks
 //! for its `JobControl` (plain `spawn_blocking` jobs allocate nothing more). The slot is read
 //! at the job's end (was the unit taken?) and by shutdown (detached?), under its lock.
@@ -56,7 +60,8 @@ struct Inner {
 }
 
 struct State {
-    queue: VecDeque<Notified>,
+    /// Queued jobs, each with whether it counts as an active party (see [`spawn_uncounted`]).
+    queue: VecDeque<(Notified, bool)>,
     shutdown: bool,
     num_threads: usize,
     idle_threads: usize,
@@ -76,6 +81,8 @@ struct ThreadSlot {
     job: Mutex<Option<Arc<JobState>>>,
     /// The runtime's activity counter (with a driver).
     activity: Option<Arc<Activity>>,
+    /// Whether the running job counts as an active party (`false`: [`spawn_uncounted`]).
+    counted: AtomicBool,
 }
 
 /// One job's flags; see [`JobControl`].
@@ -132,7 +139,12 @@ pub fn current_job() -> Option<JobControl> {
     let job = slot
         .job
         .lock()
-        .get_or_insert_with(|| Arc::new(JobState::default()))
+        .get_or_insert_with(|| {
+            // An uncounted job has no unit to take.
+            let state = JobState::default();
+            state.unit_taken.store(!slot.counted.load(SeqCst), SeqCst);
+            Arc::new(state)
+        })
         .clone();
     Some(JobControl {
         job,
@@ -191,6 +203,44 @@ impl JobControl {
     }
 }
 
+/// `spawn_blocking` for a job that does **not** count as an active party, neither while it is
+/// queued nor while it runs: whoever submits it keeps the runtime busy on its behalf as long as
+/// it likes, with an [`ActivityLease`] of its own, which it can drop while the job still waits
+/// for a pool thread (`to_thread` abandoned before its thread started). Such a job has no unit
+/// to take: [`JobControl::take_activity`] returns `None` in it, and a `block_on` inside it
+/// counts itself.
+///
+/// # Panics
+///
+/// Outside a runtime, as [`spawn_blocking`](crate::spawn_blocking).
+///
+/// # Examples
+///
+/// ```
+/// let rt = creche_runtime::Runtime::new().unwrap();
+/// let took = rt.block_on(async {
+///     let lease = creche_runtime::Handle::current().activity_lease();
+///     let job = creche_runtime::blocking::spawn_uncounted(|| {
+///         creche_runtime::blocking::current_job().unwrap().take_activity().is_none()
+///     });
+///     let took = job.await.unwrap();
+///     drop(lease);
+///     took
+/// });
+/// assert!(took);
+/// ```
+#[track_caller]
+pub fn spawn_uncounted<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    match context::current_handle() {
+        Some(handle) => handle.shared.blocking.spawn(&handle, f, false),
+        None => panic!("creche::blocking::spawn_uncounted called outside a creche runtime"),
+    }
+}
+
 /// One active party, counted from the lease's creation (or from the job whose unit it took)
 /// until its drop, from any thread. See [`Handle::activity_lease`](crate::Handle::activity_lease).
 ///
@@ -232,11 +282,13 @@ impl Drop for ActivityLease {
 /// The scheduler reference held by blocking tasks.
 struct BlockingSchedule {
     pool: BlockingPool,
+    /// Whether the job counts as an active party while queued and running.
+    counted: bool,
 }
 
 impl Schedule for BlockingSchedule {
     fn schedule(&self, task: Notified, _is_yield: bool) {
-        self.pool.push(task, None);
+        self.pool.push(task, None, self.counted);
     }
 
     fn release(&self, _task: TaskRef) -> bool {
@@ -293,19 +345,24 @@ impl BlockingPool {
         }
     }
 
-    pub(crate) fn spawn<F, R>(&self, handle: &Handle, f: F) -> JoinHandle<R>
+    /// Queues `f`; `counted`: it counts as an active party until it has run (see the module
+    /// documentation and [`spawn_uncounted`]).
+    pub(crate) fn spawn<F, R>(&self, handle: &Handle, f: F, counted: bool) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let scheduler = BlockingSchedule { pool: self.clone() };
+        let scheduler = BlockingSchedule {
+            pool: self.clone(),
+            counted,
+        };
         // Two references: the Notified and the JoinHandle (no owner list).
         let (notified, join) = task::new_task(BlockingTask(Some(f)), scheduler, TaskId::next(), 2);
-        self.push(notified, Some(handle));
+        self.push(notified, Some(handle), counted);
         join
     }
 
-    fn push(&self, task: Notified, handle: Option<&Handle>) {
+    fn push(&self, task: Notified, handle: Option<&Handle>, counted: bool) {
         let inner = &*self.inner;
         let mut state = inner.state.lock();
         if state.shutdown {
@@ -313,10 +370,10 @@ impl BlockingPool {
             task.shutdown();
             return;
         }
-        if let Some(activity) = &inner.activity {
+        if let Some(activity) = inner.activity.as_ref().filter(|_| counted) {
             activity.enter();
         }
-        state.queue.push_back(task);
+        state.queue.push_back((task, counted));
         if state.idle_threads > state.pending_wakeups {
             state.pending_wakeups += 1;
             drop(state);
@@ -330,6 +387,7 @@ impl BlockingPool {
             let slot = Arc::new(ThreadSlot {
                 job: Mutex::new(None),
                 activity: inner.activity.clone(),
+                counted: AtomicBool::new(true),
             });
             let thread_slot = slot.clone();
             let handle = crate::builder::spawn_thread(&inner.config, "blocking", move || {
@@ -354,20 +412,22 @@ impl BlockingPool {
         let inner = &*self.inner;
         let mut state = inner.state.lock();
         loop {
-            if let Some(task) = state.queue.pop_front() {
+            if let Some((task, counted)) = state.queue.pop_front() {
                 drop(state);
+                slot.counted.store(counted, SeqCst);
                 // `run` catches the closure's panic; this catches what is left (a joiner's
                 // waker, say) so that the thread and its accounting survive.
                 let _counted = inner
                     .activity
                     .as_ref()
+                    .filter(|_| counted)
                     .map(|activity| context::counted_by(Arc::as_ptr(activity).cast()));
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run()));
                 drop(_counted);
                 // After the run: its completion has woken whoever waits for it. A job that took
                 // its unit (`JobControl::take_activity`) gave it back itself.
                 let job = slot.job.lock().take();
-                if !job.is_some_and(|job| job.unit_taken.load(SeqCst)) {
+                if counted && !job.is_some_and(|job| job.unit_taken.load(SeqCst)) {
                     inner.job_done();
                 }
                 state = inner.state.lock();
@@ -414,9 +474,11 @@ impl BlockingPool {
             )
         };
         inner.condvar.notify_all();
-        for task in queued {
+        for (task, counted) in queued {
             task.shutdown();
-            inner.job_done();
+            if counted {
+                inner.job_done();
+            }
         }
         let me = thread::current().id();
         let threads = threads.into_iter().filter_map(|(_, handle, slot)| {

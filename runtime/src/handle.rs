@@ -147,7 +147,7 @@ impl Handle {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        self.shared.blocking.spawn(self, f)
+        self.shared.blocking.spawn(self, f, true)
     }
 
     /// Runs `future` to completion on the calling thread, with this runtime current.

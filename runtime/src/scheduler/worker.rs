@@ -118,12 +118,15 @@ impl Core {
         }
         if self.parked.get() {
             // Woken by the driver this thread is parked in: queue it where others can steal it.
-            // The first task of the batch notifies (perhaps this very worker, whose driver then
-            // returns; the unpark also counts a thread in, which holds an autojump back); the
-            // rest are announced once, by `park`, when the driver has returned.
+            // The first task of the batch unparks this very worker: that counts it in (holding
+            // an autojump and `wait_all_tasks_blocked` back) and makes its driver return, even
+            // if the driver dispatches again before returning (its loop). A notification of
+            // another worker would do neither: that worker can run and park again, uncounted,
+            // before the driver's next dispatch, whose tasks nobody announces. The batch is
+            // announced to the other workers by `park`, once the driver has returned.
             self.local.push(task);
             if !self.announced.replace(true) {
-                shared.notify_parked();
+                shared.parkers[self.index].unpark();
             }
             return;
         }
@@ -318,8 +321,8 @@ impl Core {
             let unparked = parker.park();
             self.parked.set(false);
             if self.announced.get() && self.local.len() > 1 {
-                // The driver woke a batch here: one more notification, so that a parked worker
-                // can steal from it (the first task's notification may have woken this one).
+                // The driver woke a batch here: a notification, so that a parked worker can
+                // steal from it while this one runs the first task.
                 shared.notify_parked();
             }
             if unparked.must_offer_driver() {
