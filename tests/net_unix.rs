@@ -192,3 +192,38 @@ async fn owned_halves_read_exact_write_and_explicit_shutdown() {
     reader.read_exact(&mut last).await.unwrap();
     assert_eq!(&last, b"!");
 }
+
+/// In a cancelled scope, socket operations are cancellation points even when the socket is
+/// ready: the poll forms return `Pending` without touching the socket, and `shutdown` (which
+/// never waits) is dropped without shutting anything down.
+#[creche::test]
+async fn operations_in_a_cancelled_scope_touch_nothing() {
+    use futures_lite::{AsyncRead, AsyncWrite};
+    use std::pin::Pin;
+    use std::task::Poll;
+    let _w = watchdog("operations_in_a_cancelled_scope_touch_nothing");
+    let (mut a, b) = UnixStream::pair().unwrap();
+    b.write_all(b"kept").await.unwrap();
+    let scope = CancelScope::new();
+    scope.cancel();
+    let polled = scope
+        .run(std::future::poll_fn(|cx| {
+            let mut buf = [0; 8];
+            assert!(Pin::new(&mut a).poll_read(cx, &mut buf).is_pending());
+            assert!(Pin::new(&mut a).poll_write(cx, b"lost").is_pending());
+            Poll::Ready(())
+        }))
+        .await;
+    assert_eq!(polled, Some(()));
+    let second = CancelScope::new();
+    second.cancel();
+    assert!(second.run(a.shutdown(Shutdown::Both)).await.is_none());
+    assert!(second.cancelled_caught());
+    // Nothing was read, written or shut down.
+    let mut got = [0; 4];
+    a.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"kept");
+    a.write_all(b"more").await.unwrap();
+    b.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"more");
+}
