@@ -471,6 +471,23 @@ fn sockets_outside_a_runtime_are_a_typed_error() {
     };
     let err = TcpStream::from_std(std_stream).unwrap_err();
     assert!(err.get_ref().unwrap().is::<NoReactor>(), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("there is no creche reactor here: create sockets inside a runtime"),
+        "{err}"
+    );
+    assert_eq!(creche::net::IoHandle::try_current().unwrap_err(), NoReactor);
+}
+
+/// A driver made by hand (outside any runtime) shows its reactor's socket count.
+#[test]
+fn a_fresh_io_driver_shows_an_empty_reactor() {
+    let driver = creche::net::IoDriver::new().unwrap();
+    let shown = format!("{driver:?}");
+    assert!(shown.starts_with("IoDriver { reactor: Reactor { sources: 0"), "{shown}");
+    let handle = driver.handle();
+    assert_eq!(handle.registered(), 0);
+    assert!(format!("{handle:?}").contains("sources: 0"));
 }
 
 /// With the `tokio` feature, tokio's io traits drive the same sockets.
