@@ -78,6 +78,20 @@ fn manual_mock_clock_fires_due_timers_at_the_next_park() {
     driver.park(Some(Duration::ZERO));
     assert_eq!(later_count.0.load(SeqCst), 1);
     assert!(!later.register(&later_waker) || later.is_elapsed());
+
+    // `poll_elapsed` registers the task's waker until the deadline; an entry at
+    // `Instant::MAX` is never due.
+    let (polled_count, polled_waker) = counting_waker();
+    let mut cx = std::task::Context::from_waker(&polled_waker);
+    let mut polled = TimerEntry::new(&handle, handle.now() + Duration::from_secs(1));
+    assert!(polled.poll_elapsed(&mut cx).is_pending());
+    let mut never = TimerEntry::new(&handle, Instant::MAX);
+    assert!(never.poll_elapsed(&mut cx).is_pending());
+    clock.jump(Duration::from_secs(1)).unwrap();
+    driver.park(Some(Duration::ZERO));
+    assert_eq!(polled_count.0.load(SeqCst), 1, "only the due entry fired");
+    assert!(polled.poll_elapsed(&mut cx).is_ready());
+    assert!(!never.is_elapsed());
     driver.shutdown();
 }
 
