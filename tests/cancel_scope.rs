@@ -379,16 +379,28 @@ async fn debug_follows_the_scope_and_its_run() {
     let _w = watchdog("debug_follows_the_scope_and_its_run");
     let scope = CancelScope::new();
     let shown = format!("{scope:?}");
-    assert!(shown.starts_with("CancelScope { state: \"unentered\""), "{shown}");
+    assert!(
+        shown.starts_with("CancelScope { state: \"unentered\""),
+        "{shown}"
+    );
     assert!(!shown.contains("deadline"), "{shown}");
     let observer = scope.clone();
     let run = scope.run(async move { format!("{observer:?}") });
     let shown = format!("{run:?}");
-    assert!(shown.starts_with("Run { scope: CancelScope { state: \"unentered\""), "{shown}");
+    assert!(
+        shown.starts_with("Run { scope: CancelScope { state: \"unentered\""),
+        "{shown}"
+    );
     let inside = run.await.unwrap();
-    assert!(inside.starts_with("CancelScope { state: \"running\""), "{inside}");
+    assert!(
+        inside.starts_with("CancelScope { state: \"running\""),
+        "{inside}"
+    );
     let shown = format!("{scope:?}");
-    assert!(shown.starts_with("CancelScope { state: \"finished\""), "{shown}");
+    assert!(
+        shown.starts_with("CancelScope { state: \"finished\""),
+        "{shown}"
+    );
 
     let timed = CancelScope::new();
     timed.set_deadline(current_time() + secs(3));

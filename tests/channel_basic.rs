@@ -262,14 +262,24 @@ async fn debug_forms_of_handles_and_futures() {
     let _w = watchdog("debug_forms_of_handles_and_futures");
     let (tx, rx) = channel::<u8>(0);
     let sender = format!("{tx:?}");
-    assert!(sender.starts_with("Sender { closed: false, channel: "), "{sender}");
+    assert!(
+        sender.starts_with("Sender { closed: false, channel: "),
+        "{sender}"
+    );
     let receiver = format!("{rx:?}");
-    assert!(receiver.starts_with("Receiver { closed: false, channel: "), "{receiver}");
+    assert!(
+        receiver.starts_with("Receiver { closed: false, channel: "),
+        "{receiver}"
+    );
 
     // Capacity 0 and no receiver waiting: the send queues.
     let mut send = std::pin::pin!(tx.send(1));
     assert_eq!(format!("{send:?}"), "SendFuture { queued: false }");
-    assert!(futures_lite::future::poll_once(send.as_mut()).await.is_none());
+    assert!(
+        futures_lite::future::poll_once(send.as_mut())
+            .await
+            .is_none()
+    );
     assert_eq!(format!("{send:?}"), "SendFuture { queued: true }");
     assert_eq!(rx.recv().await, Ok(1));
     assert_eq!(send.await, Ok(()));
@@ -277,7 +287,11 @@ async fn debug_forms_of_handles_and_futures() {
     // Nothing to receive: the receive queues.
     let mut recv = std::pin::pin!(rx.recv());
     assert_eq!(format!("{recv:?}"), "RecvFuture { queued: false }");
-    assert!(futures_lite::future::poll_once(recv.as_mut()).await.is_none());
+    assert!(
+        futures_lite::future::poll_once(recv.as_mut())
+            .await
+            .is_none()
+    );
     assert_eq!(format!("{recv:?}"), "RecvFuture { queued: true }");
     assert_eq!(tx.try_send(2), Ok(()));
     assert_eq!(recv.await, Ok(2));

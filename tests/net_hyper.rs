@@ -256,10 +256,7 @@ struct ForeignSleep;
 
 impl std::future::Future for ForeignSleep {
     type Output = ();
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         std::task::Poll::Pending
     }
 }

@@ -484,7 +484,10 @@ fn sockets_outside_a_runtime_are_a_typed_error() {
 fn a_fresh_io_driver_shows_an_empty_reactor() {
     let driver = creche::net::IoDriver::new().unwrap();
     let shown = format!("{driver:?}");
-    assert!(shown.starts_with("IoDriver { reactor: Reactor { sources: 0"), "{shown}");
+    assert!(
+        shown.starts_with("IoDriver { reactor: Reactor { sources: 0"),
+        "{shown}"
+    );
     let handle = driver.handle();
     assert_eq!(handle.registered(), 0);
     assert!(format!("{handle:?}").contains("sources: 0"));
@@ -663,9 +666,14 @@ async fn stream_socket_options_round_trip() {
     assert!(client.nodelay().unwrap());
     client.set_nodelay(false).unwrap();
     assert!(!client.nodelay().unwrap());
-    client.set_linger(Some(std::time::Duration::from_secs(1))).unwrap();
+    client
+        .set_linger(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
     let sock = socket2::SockRef::from(&client);
-    assert_eq!(sock.linger().unwrap(), Some(std::time::Duration::from_secs(1)));
+    assert_eq!(
+        sock.linger().unwrap(),
+        Some(std::time::Duration::from_secs(1))
+    );
     client.set_linger(None).unwrap();
     assert_eq!(sock.linger().unwrap(), None);
     assert!(client.as_fd().as_raw_fd() >= 0);

@@ -157,7 +157,10 @@ async fn socket_options_debug_fd_and_into_std() {
     assert_eq!(a.ttl().unwrap(), 7);
     assert!(a.as_fd().as_raw_fd() >= 0);
     let debug = format!("{a:?}");
-    assert!(debug.contains("UdpSocket") && debug.contains(&addr.to_string()), "{debug}");
+    assert!(
+        debug.contains("UdpSocket") && debug.contains(&addr.to_string()),
+        "{debug}"
+    );
     // into_std gives back the same bound socket: a datagram sent to it arrives there.
     let std_socket = a.into_std();
     assert_eq!(std_socket.local_addr().unwrap(), addr);

@@ -526,7 +526,10 @@ fn is_finished_and_debug_for_panicked_and_finished_tasks() {
         while !failed.is_finished() {
             std::thread::yield_now();
         }
-        assert_eq!(format!("{failed:?}"), "ScopedJoinHandle { finished: true, .. }");
+        assert_eq!(
+            format!("{failed:?}"),
+            "ScopedJoinHandle { finished: true, .. }"
+        );
         gate.open();
         waiting.join().unwrap();
         let err = failed.join().unwrap_err();

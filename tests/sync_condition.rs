@@ -281,7 +281,11 @@ async fn debug_forms_and_notify_more_than_waiting() {
     assert_eq!(format!("{guard:?}"), "ConditionGuard { .. }");
     let mut wait = std::pin::pin!(guard.wait());
     assert_eq!(format!("{wait:?}"), "ConditionWait { started: false }");
-    assert!(futures_lite::future::poll_once(wait.as_mut()).await.is_none());
+    assert!(
+        futures_lite::future::poll_once(wait.as_mut())
+            .await
+            .is_none()
+    );
     assert_eq!(format!("{wait:?}"), "ConditionWait { started: true }");
     // The waiter released the lock while it waits.
     assert!(!cond.locked());

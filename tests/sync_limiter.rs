@@ -323,7 +323,11 @@ async fn debug_forms_show_the_borrower() {
             format!("{acquire:?}"),
             format!("LimiterAcquire {{ borrower: {other:?}, queued: false }}")
         );
-        assert!(futures_lite::future::poll_once(acquire.as_mut()).await.is_none());
+        assert!(
+            futures_lite::future::poll_once(acquire.as_mut())
+                .await
+                .is_none()
+        );
         assert!(format!("{acquire:?}").ends_with("queued: true }"));
         drop(token);
         let theirs = acquire.await;

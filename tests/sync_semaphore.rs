@@ -233,7 +233,11 @@ async fn debug_forms_and_would_block_message() {
     assert_eq!(err.to_string(), "the operation would block");
     let mut acquire = std::pin::pin!(sem.acquire());
     assert!(format!("{acquire:?}").contains("queued: false"));
-    assert!(futures_lite::future::poll_once(acquire.as_mut()).await.is_none());
+    assert!(
+        futures_lite::future::poll_once(acquire.as_mut())
+            .await
+            .is_none()
+    );
     assert!(format!("{acquire:?}").contains("queued: true"));
     drop(permit);
     let second = acquire.await;

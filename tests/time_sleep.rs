@@ -302,7 +302,11 @@ async fn sleep_and_timeout_accessors() {
     assert!(!nap.is_elapsed(), "not polled yet: read from the clock");
     let shown = format!("{nap:?}");
     assert!(shown.starts_with("Sleep { deadline: "), "{shown}");
-    assert!(futures_lite::future::poll_once(nap.as_mut()).await.is_none());
+    assert!(
+        futures_lite::future::poll_once(nap.as_mut())
+            .await
+            .is_none()
+    );
     assert!(!nap.is_elapsed(), "registered: read from its timer");
     nap.as_mut().await;
     assert!(nap.is_elapsed());
@@ -313,7 +317,9 @@ async fn sleep_and_timeout_accessors() {
     let limited = timeout(secs(1), async { 3 });
     assert_eq!(limited.deadline(), current_time() + secs(1));
     assert_eq!(limited.into_inner().await, 3);
-    let err = timeout(secs(1), std::future::pending::<()>()).await.unwrap_err();
+    let err = timeout(secs(1), std::future::pending::<()>())
+        .await
+        .unwrap_err();
     assert_eq!(err, Elapsed);
     assert_eq!(err.to_string(), "deadline has elapsed");
 }

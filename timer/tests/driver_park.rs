@@ -34,9 +34,15 @@ fn manual_mock_clock_fires_due_timers_at_the_next_park() {
     let mut driver = TimerDriver::new(ThreadPark::new(), clock.clone());
     let handle = driver.handle();
     let debug = format!("{driver:?}");
-    assert!(debug.starts_with("TimerDriver") && debug.contains("MockClock"), "{debug}");
+    assert!(
+        debug.starts_with("TimerDriver") && debug.contains("MockClock"),
+        "{debug}"
+    );
     let debug = format!("{handle:?}");
-    assert!(debug.starts_with("TimerHandle") && debug.contains("MockClock"), "{debug}");
+    assert!(
+        debug.starts_with("TimerHandle") && debug.contains("MockClock"),
+        "{debug}"
+    );
     assert!(format!("{:?}", handle.clock()).contains("MockClock"));
     assert_eq!(handle.now(), Instant::ZERO);
 
@@ -60,7 +66,11 @@ fn manual_mock_clock_fires_due_timers_at_the_next_park() {
     driver.park(Some(Duration::ZERO));
     assert_eq!(fired.0.load(SeqCst), 1, "fired at the park after the jump");
     assert!(entry.is_elapsed());
-    assert_eq!(cancelled_count.0.load(SeqCst), 0, "a cancelled entry is not woken");
+    assert_eq!(
+        cancelled_count.0.load(SeqCst),
+        0,
+        "a cancelled entry is not woken"
+    );
 
     // A later timer and a clock that stands still: `park(None)` would block for good, but the
     // runtime's unpark (a token, given before) makes it return, firing nothing.
@@ -150,7 +160,9 @@ fn clock_trait_defaults_and_a_custom_clock_under_the_driver() {
     driver.park(Some(Duration::ZERO));
     assert_eq!(fired.0.load(SeqCst), 0);
     // A real clock works at whole milliseconds: past the deadline's tick, the timer fires.
-    clock.0.store(Duration::from_millis(7).as_nanos() as u64, SeqCst);
+    clock
+        .0
+        .store(Duration::from_millis(7).as_nanos() as u64, SeqCst);
     driver.park(Some(Duration::ZERO));
     assert_eq!(fired.0.load(SeqCst), 1);
 }
