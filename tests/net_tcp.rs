@@ -439,7 +439,9 @@ async fn connect_errors_and_local_address() {
     assert_eq!(listener.ttl().unwrap(), 33);
     // A local address already taken (the listener's own): the bind fails, no connect happens.
     let taken = listener.local_addr().unwrap();
-    let err = TcpStream::connect_with(taken, Some(taken)).await.unwrap_err();
+    let err = TcpStream::connect_with(taken, Some(taken))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
 }
 
