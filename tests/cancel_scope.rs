@@ -371,3 +371,39 @@ fn scope_is_clone_send_sync() {
     assert!(!fresh.cancel_called() && !fresh.shield());
     assert_eq!(fresh.deadline(), Instant::MAX);
 }
+
+/// A scope's `Debug` follows its life (unentered, running, finished) and shows a deadline once
+/// it has one; its `run` future shows the scope.
+#[creche::test(autojump)]
+async fn debug_follows_the_scope_and_its_run() {
+    let _w = watchdog("debug_follows_the_scope_and_its_run");
+    let scope = CancelScope::new();
+    let shown = format!("{scope:?}");
+    assert!(
+        shown.starts_with("CancelScope { state: \"unentered\""),
+        "{shown}"
+    );
+    assert!(!shown.contains("deadline"), "{shown}");
+    let observer = scope.clone();
+    let run = scope.run(async move { format!("{observer:?}") });
+    let shown = format!("{run:?}");
+    assert!(
+        shown.starts_with("Run { scope: CancelScope { state: \"unentered\""),
+        "{shown}"
+    );
+    let inside = run.await.unwrap();
+    assert!(
+        inside.starts_with("CancelScope { state: \"running\""),
+        "{inside}"
+    );
+    let shown = format!("{scope:?}");
+    assert!(
+        shown.starts_with("CancelScope { state: \"finished\""),
+        "{shown}"
+    );
+
+    let timed = CancelScope::new();
+    timed.set_deadline(current_time() + secs(3));
+    let shown = format!("{timed:?}");
+    assert!(shown.contains("deadline: "), "{shown}");
+}

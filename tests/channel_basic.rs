@@ -254,3 +254,50 @@ fn handles_and_futures_are_send_and_sync() {
     send(&sending);
     send(&receiving);
 }
+
+/// The handles and the futures describe themselves: a handle shows whether it is closed and
+/// the channel's statistics, a future whether it is queued.
+#[creche::test]
+async fn debug_forms_of_handles_and_futures() {
+    let _w = watchdog("debug_forms_of_handles_and_futures");
+    let (tx, rx) = channel::<u8>(0);
+    let sender = format!("{tx:?}");
+    assert!(
+        sender.starts_with("Sender { closed: false, channel: "),
+        "{sender}"
+    );
+    let receiver = format!("{rx:?}");
+    assert!(
+        receiver.starts_with("Receiver { closed: false, channel: "),
+        "{receiver}"
+    );
+
+    // Capacity 0 and no receiver waiting: the send queues.
+    let mut send = std::pin::pin!(tx.send(1));
+    assert_eq!(format!("{send:?}"), "SendFuture { queued: false }");
+    assert!(
+        futures_lite::future::poll_once(send.as_mut())
+            .await
+            .is_none()
+    );
+    assert_eq!(format!("{send:?}"), "SendFuture { queued: true }");
+    assert_eq!(rx.recv().await, Ok(1));
+    assert_eq!(send.await, Ok(()));
+
+    // Nothing to receive: the receive queues.
+    let mut recv = std::pin::pin!(rx.recv());
+    assert_eq!(format!("{recv:?}"), "RecvFuture { queued: false }");
+    assert!(
+        futures_lite::future::poll_once(recv.as_mut())
+            .await
+            .is_none()
+    );
+    assert_eq!(format!("{recv:?}"), "RecvFuture { queued: true }");
+    assert_eq!(tx.try_send(2), Ok(()));
+    assert_eq!(recv.await, Ok(2));
+
+    tx.close();
+    assert!(format!("{tx:?}").starts_with("Sender { closed: true"));
+    rx.close();
+    assert!(format!("{rx:?}").starts_with("Receiver { closed: true"));
+}

@@ -188,3 +188,103 @@ async fn an_executor_whose_nursery_closed_drops_the_future() {
     assert_eq!(dropped.get(), 1, "dropped at once");
     assert_eq!(ran.get(), 0, "never run");
 }
+
+#[creche::test]
+async fn hyper_io_accessors_and_shutdown_through_hyper_write() {
+    use creche::net::UnixStream;
+    use std::pin::Pin;
+    let _w = watchdog("hyper_io_accessors_and_shutdown_through_hyper_write");
+    let (a, b) = UnixStream::pair().unwrap();
+    let mut io = HyperIo::new(a);
+    assert!(io.get_ref().peer_addr().unwrap().is_unnamed());
+    io.get_mut().write_all(b"raw").await.unwrap();
+    let n = std::future::poll_fn(|cx| hyper::rt::Write::poll_write(Pin::new(&mut io), cx, b"!"))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    std::future::poll_fn(|cx| hyper::rt::Write::poll_flush(Pin::new(&mut io), cx))
+        .await
+        .unwrap();
+    // hyper's shutdown is the stream's write-side shutdown: the peer reads the end of stream.
+    std::future::poll_fn(|cx| hyper::rt::Write::poll_shutdown(Pin::new(&mut io), cx))
+        .await
+        .unwrap();
+    let got = read_until_end(&b).await;
+    assert_eq!(got, b"raw!");
+    // The stream comes back out, still readable.
+    let a = io.into_inner();
+    b.write_all(b"ok").await.unwrap();
+    let mut buf = [0; 2];
+    a.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"ok");
+}
+
+async fn read_until_end(stream: &creche::net::UnixStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut chunk = [0; 16];
+    loop {
+        match stream.read(&mut chunk).await.unwrap() {
+            0 => return all,
+            n => all.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[creche::test]
+async fn an_executor_on_an_open_nursery_runs_the_future() {
+    let _w = watchdog("an_executor_on_an_open_nursery_runs_the_future");
+    let ran = Counter::new();
+    let counter = ran.clone();
+    open_nursery(|n| async move {
+        let executor = NurseryExecutor::new(n);
+        let copy = executor.clone();
+        assert!(format!("{copy:?}").starts_with("NurseryExecutor"));
+        copy.execute(async move { counter.incr() });
+        // The executor's nursery is the one the block got: a child spawned on it runs too.
+        let on_nursery = executor.nursery().spawn(async { Ok(7) });
+        assert_eq!(on_nursery.join().await, Ok(7));
+        Ok::<_, io::Error>(())
+    })
+    .await
+    .unwrap();
+    // The nursery waited for the child the executor spawned.
+    assert_eq!(ran.get(), 1);
+}
+
+/// A sleep that is not creche's: `CrecheTimer::reset` replaces it with its own.
+struct ForeignSleep;
+
+impl std::future::Future for ForeignSleep {
+    type Output = ();
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Pending
+    }
+}
+
+impl hyper::rt::Sleep for ForeignSleep {}
+
+#[creche::test(autojump)]
+async fn creche_timer_sleeps_on_creche_time_and_resets_foreign_sleeps() {
+    use creche_hyper::CrecheSleep;
+    use hyper::rt::Timer;
+    let _w = watchdog("creche_timer_sleeps_on_creche_time_and_resets_foreign_sleeps");
+    let start = current_time();
+    CrecheTimer.sleep(Duration::from_secs(30)).await;
+    assert_eq!(current_time() - start, Duration::from_secs(30));
+
+    let mut sleep: std::pin::Pin<Box<dyn hyper::rt::Sleep>> = Box::pin(ForeignSleep);
+    assert!(!sleep.is::<CrecheSleep>());
+    CrecheTimer.reset(
+        &mut sleep,
+        std::time::Instant::now() + Duration::from_secs(3600),
+    );
+    assert!(sleep.is::<CrecheSleep>(), "replaced by a creche sleep");
+    let before = current_time();
+    sleep.await;
+    let slept = current_time() - before;
+    // About an hour of creche time (less whatever wall time passed since the reset).
+    assert!(
+        slept <= Duration::from_secs(3600) && slept > Duration::from_secs(3500),
+        "{slept:?}"
+    );
+}

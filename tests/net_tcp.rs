@@ -437,6 +437,12 @@ async fn connect_errors_and_local_address() {
     assert!(stream.nodelay().unwrap());
     listener.set_ttl(33).unwrap();
     assert_eq!(listener.ttl().unwrap(), 33);
+    // A local address already taken (the listener's own): the bind fails, no connect happens.
+    let taken = listener.local_addr().unwrap();
+    let err = TcpStream::connect_with(taken, Some(taken))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
 }
 
 #[creche::test(autojump, worker_threads = 2)]
@@ -471,6 +477,26 @@ fn sockets_outside_a_runtime_are_a_typed_error() {
     };
     let err = TcpStream::from_std(std_stream).unwrap_err();
     assert!(err.get_ref().unwrap().is::<NoReactor>(), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("there is no creche reactor here: create sockets inside a runtime"),
+        "{err}"
+    );
+    assert_eq!(creche::net::IoHandle::try_current().unwrap_err(), NoReactor);
+}
+
+/// A driver made by hand (outside any runtime) shows its reactor's socket count.
+#[test]
+fn a_fresh_io_driver_shows_an_empty_reactor() {
+    let driver = creche::net::IoDriver::new().unwrap();
+    let shown = format!("{driver:?}");
+    assert!(
+        shown.starts_with("IoDriver { reactor: Reactor { sources: 0"),
+        "{shown}"
+    );
+    let handle = driver.handle();
+    assert_eq!(handle.registered(), 0);
+    assert!(format!("{handle:?}").contains("sources: 0"));
 }
 
 /// With the `tokio` feature, tokio's io traits drive the same sockets.
@@ -556,4 +582,163 @@ async fn dropped_pending_connect_closes_its_socket() {
     assert_eq!(handle.registered(), before + connected.len());
     drop(connected);
     assert_eq!(handle.registered(), before);
+}
+
+/// A connected pair over loopback: (client, server-side stream).
+async fn loopback_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, peer) = listener.accept().await.unwrap();
+    assert_eq!(peer, client.local_addr().unwrap());
+    (client, server)
+}
+
+#[creche::test]
+async fn borrowed_split_halves_read_write_and_shut_down() {
+    let _w = watchdog("borrowed_split_halves_read_write_and_shut_down");
+    let (mut client, server) = loopback_pair().await;
+    {
+        let (reader, writer) = client.split();
+        assert!(format!("{reader:?}").contains("ReadHalf"));
+        assert!(format!("{writer:?}").contains("WriteHalf"));
+        assert_eq!(writer.write(b"ab").await.unwrap(), 2);
+        writer.write_all(b"cd").await.unwrap();
+        let mut got = [0; 4];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"abcd");
+        server.write_all(b"xyz").await.unwrap();
+        let mut one = [0; 1];
+        assert_eq!(reader.read(&mut one).await.unwrap(), 1);
+        assert_eq!(&one, b"x");
+        let mut two = [0; 2];
+        reader.read_exact(&mut two).await.unwrap();
+        assert_eq!(&two, b"yz");
+        writer.shutdown().await.unwrap();
+    }
+    // The write side is shut down: the server sees the end of the stream.
+    assert_eq!(server.read(&mut [0; 8]).await.unwrap(), 0);
+    // The read side still works after the borrowed halves are gone.
+    server.write_all(b"!").await.unwrap();
+    let mut last = [0; 1];
+    client.read_exact(&mut last).await.unwrap();
+    assert_eq!(&last, b"!");
+}
+
+#[creche::test]
+async fn owned_halves_read_write_addresses_and_shutdown() {
+    let _w = watchdog("owned_halves_read_write_addresses_and_shutdown");
+    let (client, server) = loopback_pair().await;
+    let local = client.local_addr().unwrap();
+    let peer = client.peer_addr().unwrap();
+    let (reader, writer) = client.into_split();
+    assert_eq!(reader.local_addr().unwrap(), local);
+    assert_eq!(reader.peer_addr().unwrap(), peer);
+    assert_eq!(writer.local_addr().unwrap(), local);
+    assert_eq!(writer.peer_addr().unwrap(), peer);
+    assert!(format!("{reader:?}").contains("OwnedReadHalf"));
+    assert!(format!("{writer:?}").contains("OwnedWriteHalf"));
+
+    assert_eq!(writer.write(b"12").await.unwrap(), 2);
+    writer.write_all(b"34").await.unwrap();
+    let mut got = [0; 4];
+    server.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"1234");
+
+    server.write_all(b"abc").await.unwrap();
+    let mut first = [0; 1];
+    assert_eq!(reader.read(&mut first).await.unwrap(), 1);
+    let mut rest = [0; 2];
+    reader.read_exact(&mut rest).await.unwrap();
+    assert_eq!((&first, &rest), (b"a", b"bc"));
+
+    writer.shutdown().await.unwrap();
+    assert_eq!(server.read(&mut [0; 8]).await.unwrap(), 0);
+    // read_exact past the end of the stream is UnexpectedEof.
+    server.shutdown(Shutdown::Write).await.unwrap();
+    let err = reader.read_exact(&mut [0; 4]).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+}
+
+#[creche::test]
+async fn stream_socket_options_round_trip() {
+    use std::os::fd::{AsFd, AsRawFd};
+    let _w = watchdog("stream_socket_options_round_trip");
+    let (client, server) = loopback_pair().await;
+    client.set_ttl(42).unwrap();
+    assert_eq!(client.ttl().unwrap(), 42);
+    client.set_nodelay(true).unwrap();
+    assert!(client.nodelay().unwrap());
+    client.set_nodelay(false).unwrap();
+    assert!(!client.nodelay().unwrap());
+    client
+        .set_linger(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
+    let sock = socket2::SockRef::from(&client);
+    assert_eq!(
+        sock.linger().unwrap(),
+        Some(std::time::Duration::from_secs(1))
+    );
+    client.set_linger(None).unwrap();
+    assert_eq!(sock.linger().unwrap(), None);
+    assert!(client.as_fd().as_raw_fd() >= 0);
+    let debug = format!("{client:?}");
+    assert!(debug.contains("TcpStream"), "{debug}");
+    assert!(
+        debug.contains(&client.local_addr().unwrap().to_string()),
+        "{debug}"
+    );
+    client.flush().await.unwrap();
+
+    // into_std hands back the same (still connected) socket.
+    let local = client.local_addr().unwrap();
+    let mut std_stream = client.into_std();
+    assert_eq!(std_stream.local_addr().unwrap(), local);
+    std_stream.set_nonblocking(false).unwrap();
+    std::io::Write::write_all(&mut std_stream, b"std").unwrap();
+    let mut got = [0; 3];
+    server.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"std");
+}
+
+#[creche::test]
+async fn listener_options_debug_into_std_and_poll_accept() {
+    let _w = watchdog("listener_options_debug_into_std_and_poll_accept");
+    // An address list with nothing in it is a typed error, not a panic.
+    let none: &[SocketAddr] = &[];
+    let err = TcpListener::bind(none).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    assert_eq!(err.to_string(), "no address to bind to");
+
+    let options = ListenOptions::default()
+        .reuse_address(true)
+        .reuse_port(true)
+        .backlog(16);
+    let listener = TcpListener::bind_with("127.0.0.1:0".parse().unwrap(), &options).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // SO_REUSEPORT is on: a second listener can bind the same port with the same options.
+    let twin = TcpListener::bind_with(addr, &options).unwrap();
+    assert_eq!(twin.local_addr().unwrap(), addr);
+    drop(twin);
+    // Without it, the port is taken.
+    assert_eq!(
+        TcpListener::bind_with(addr, &ListenOptions::new())
+            .unwrap_err()
+            .kind(),
+        io::ErrorKind::AddrInUse
+    );
+    assert!(format!("{listener:?}").contains(&addr.to_string()));
+    listener.set_ttl(33).unwrap();
+    assert_eq!(listener.ttl().unwrap(), 33);
+
+    let client = std::net::TcpStream::connect(addr).unwrap();
+    let (stream, peer) = std::future::poll_fn(|cx| listener.poll_accept(cx))
+        .await
+        .unwrap();
+    assert_eq!(peer, client.local_addr().unwrap());
+    assert_eq!(stream.peer_addr().unwrap(), peer);
+
+    let std_listener = listener.into_std();
+    assert_eq!(std_listener.local_addr().unwrap(), addr);
 }

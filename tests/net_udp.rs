@@ -142,3 +142,32 @@ async fn recv_under_a_deadline() {
     socket.set_ttl(12).unwrap();
     assert_eq!(socket.ttl().unwrap(), 12);
 }
+
+#[creche::test]
+async fn socket_options_debug_fd_and_into_std() {
+    use std::os::fd::{AsFd, AsRawFd};
+    let _w = watchdog("socket_options_debug_fd_and_into_std");
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = a.local_addr().unwrap();
+    a.set_broadcast(true).unwrap();
+    assert!(a.broadcast().unwrap());
+    a.set_broadcast(false).unwrap();
+    assert!(!a.broadcast().unwrap());
+    a.set_ttl(7).unwrap();
+    assert_eq!(a.ttl().unwrap(), 7);
+    assert!(a.as_fd().as_raw_fd() >= 0);
+    let debug = format!("{a:?}");
+    assert!(
+        debug.contains("UdpSocket") && debug.contains(&addr.to_string()),
+        "{debug}"
+    );
+    // into_std gives back the same bound socket: a datagram sent to it arrives there.
+    let std_socket = a.into_std();
+    assert_eq!(std_socket.local_addr().unwrap(), addr);
+    std_socket.set_nonblocking(false).unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert_eq!(b.send_to(b"hi", addr).await.unwrap(), 2);
+    let mut buf = [0; 4];
+    let (n, from) = std_socket.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (&b"hi"[..], b.local_addr().unwrap()));
+}

@@ -130,3 +130,100 @@ async fn read_under_a_deadline_and_connect_errors() {
     let err = UnixStream::connect(&missing.0).await.unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
 }
+
+#[creche::test]
+async fn pair_read_write_flush_shutdown_and_addresses() {
+    use std::os::fd::{AsFd, AsRawFd};
+    let _w = watchdog("pair_read_write_flush_shutdown_and_addresses");
+    let (a, b) = UnixStream::pair().unwrap();
+    assert!(a.local_addr().unwrap().is_unnamed());
+    assert!(a.peer_addr().unwrap().is_unnamed());
+    assert!(a.as_fd().as_raw_fd() >= 0);
+    assert!(format!("{a:?}").contains("UnixStream"));
+    assert_eq!(a.write(b"he").await.unwrap(), 2);
+    a.write_all(b"llo").await.unwrap();
+    a.flush().await.unwrap();
+    let mut got = [0; 5];
+    b.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"hello");
+    a.shutdown(Shutdown::Write).await.unwrap();
+    assert_eq!(b.read(&mut [0; 4]).await.unwrap(), 0);
+    // After the end of stream, read_exact is UnexpectedEof.
+    let err = b.read_exact(&mut [0; 1]).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    // The other direction still works.
+    b.write_all(b"back").await.unwrap();
+    let mut back = [0; 4];
+    a.read_exact(&mut back).await.unwrap();
+    assert_eq!(&back, b"back");
+}
+
+#[creche::test]
+async fn owned_halves_read_exact_write_and_explicit_shutdown() {
+    let _w = watchdog("owned_halves_read_exact_write_and_explicit_shutdown");
+    let path = SocketPath::new("halves");
+    let listener = UnixListener::bind(&path.0).unwrap();
+    let client = UnixStream::connect(&path.0).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    assert_eq!(
+        client.peer_addr().unwrap().as_pathname(),
+        Some(path.0.as_path())
+    );
+    let (reader, writer) = client.into_split();
+    assert!(format!("{reader:?}").starts_with("OwnedReadHalf"));
+    assert!(format!("{writer:?}").starts_with("OwnedWriteHalf"));
+    assert_eq!(writer.write(b"ab").await.unwrap(), 2);
+    writer.write_all(b"cd").await.unwrap();
+    let mut got = [0; 4];
+    server.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"abcd");
+    server.write_all(b"xyz").await.unwrap();
+    let mut one = [0; 1];
+    assert_eq!(reader.read(&mut one).await.unwrap(), 1);
+    let mut two = [0; 2];
+    reader.read_exact(&mut two).await.unwrap();
+    assert_eq!((&one, &two), (b"x", b"yz"));
+    // An explicit shutdown while the write half is still alive ends the stream for the peer.
+    writer.shutdown().await.unwrap();
+    assert_eq!(server.read(&mut [0; 4]).await.unwrap(), 0);
+    drop(writer);
+    server.write_all(b"!").await.unwrap();
+    let mut last = [0; 1];
+    reader.read_exact(&mut last).await.unwrap();
+    assert_eq!(&last, b"!");
+}
+
+/// In a cancelled scope, socket operations are cancellation points even when the socket is
+/// ready: the poll forms return `Pending` without touching the socket, and `shutdown` (which
+/// never waits) is dropped without shutting anything down.
+#[creche::test]
+async fn operations_in_a_cancelled_scope_touch_nothing() {
+    use futures_lite::{AsyncRead, AsyncWrite};
+    use std::pin::Pin;
+    use std::task::Poll;
+    let _w = watchdog("operations_in_a_cancelled_scope_touch_nothing");
+    let (mut a, b) = UnixStream::pair().unwrap();
+    b.write_all(b"kept").await.unwrap();
+    let scope = CancelScope::new();
+    scope.cancel();
+    let polled = scope
+        .run(std::future::poll_fn(|cx| {
+            let mut buf = [0; 8];
+            assert!(Pin::new(&mut a).poll_read(cx, &mut buf).is_pending());
+            assert!(Pin::new(&mut a).poll_write(cx, b"lost").is_pending());
+            Poll::Ready(())
+        }))
+        .await;
+    assert_eq!(polled, Some(()));
+    let second = CancelScope::new();
+    second.cancel();
+    assert!(second.run(a.shutdown(Shutdown::Both)).await.is_none());
+    assert!(second.cancelled_caught());
+    // Nothing was read, written or shut down.
+    let mut got = [0; 4];
+    a.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"kept");
+    a.write_all(b"more").await.unwrap();
+    b.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"more");
+}

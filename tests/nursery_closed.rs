@@ -135,3 +135,50 @@ async fn spawn_while_closing_is_allowed() {
         "the block waited for the sibling"
     );
 }
+
+/// What a nursery, its future and a child's handle show when printed, and the messages of
+/// `Closed` and `Cancelled`.
+#[creche::test(autojump)]
+async fn debug_forms_and_error_messages() {
+    use creche::Cancelled;
+    use std::error::Error;
+    let _w = watchdog("debug_forms_and_error_messages");
+    let mut kept: Option<Nursery<()>> = None;
+    let opening = open_nursery(|n| {
+        kept = Some(n.clone());
+        async move {
+            let idle = n.spawn(async {
+                sleep(secs(1)).await;
+                Ok(())
+            });
+            let shown = format!("{n:?}");
+            assert!(shown.starts_with("Nursery { opened_at: "), "{shown}");
+            assert!(shown.contains("nursery_closed.rs"), "{shown}");
+            assert!(shown.ends_with("children: 1, closed: false }"), "{shown}");
+            assert_eq!(
+                format!("{idle:?}"),
+                format!("TaskHandle {{ id: {:?} }}", idle.id())
+            );
+            Ok(())
+        }
+    });
+    let shown = format!("{opening:?}");
+    assert!(
+        shown.starts_with("OpenNursery { phase: Init, opened_at: "),
+        "{shown}"
+    );
+    assert!(shown.contains("nursery_closed.rs"), "{shown}");
+    opening.await.unwrap();
+    let shown = format!("{:?}", kept.unwrap());
+    assert!(shown.ends_with("children: 0, closed: true }"), "{shown}");
+
+    assert_eq!(
+        Closed.to_string(),
+        "the nursery is closed: its block has ended"
+    );
+    assert_eq!(
+        Cancelled.to_string(),
+        "the task was cancelled or failed; its failure went to its nursery"
+    );
+    assert!(Closed.source().is_none() && Cancelled.source().is_none());
+}

@@ -428,3 +428,31 @@ async fn start_child_panic_after_started_reaches_nursery() {
     let payload = out.expect_err("the panic reaches the nursery's caller");
     assert_eq!(common::panic_message(&*payload), "late panic");
 }
+
+/// `StartError`'s comparison, messages and source.
+#[test]
+fn start_error_eq_display_and_source() {
+    use std::error::Error;
+    type E = StartError<std::io::Error>;
+    let failed = E::Failed(std::io::Error::other("disk on fire"));
+    assert_eq!(
+        failed.to_string(),
+        "the child failed before it started: disk on fire"
+    );
+    assert_eq!(failed.source().unwrap().to_string(), "disk on fire");
+    assert_eq!(
+        E::NotStarted.to_string(),
+        "the child returned without calling `started`"
+    );
+    assert_eq!(
+        E::Closed.to_string(),
+        "the nursery is closed: its block has ended"
+    );
+    assert!(E::Closed.source().is_none() && E::NotStarted.source().is_none());
+    assert_eq!(StartError::<u8>::Failed(1), StartError::Failed(1));
+    assert_ne!(StartError::<u8>::Failed(1), StartError::Failed(2));
+    assert_eq!(StartError::<u8>::Closed, StartError::Closed);
+    assert_eq!(StartError::<u8>::NotStarted, StartError::NotStarted);
+    assert_ne!(StartError::<u8>::NotStarted, StartError::Closed);
+    assert_ne!(StartError::<u8>::Failed(1), StartError::NotStarted);
+}

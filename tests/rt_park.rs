@@ -283,3 +283,60 @@ fn park_block_on_leaves_the_driver_to_the_workers() {
     assert!(!park_threads.is_empty(), "a worker drove the driver");
     assert!(!park_threads.contains(&me), "{me} in {park_threads:?}");
 }
+
+/// The stock `ThreadPark` by hand: an unpark leaves a token that makes the next `park(None)`
+/// return (without it this test would block forever and the watchdog would fire), the token
+/// is consumed, and timed parks return on their own.
+#[test]
+fn thread_park_token_and_timeouts() {
+    use creche::runtime::park::ThreadPark;
+    let _w = watchdog("thread_park_token_and_timeouts");
+    let mut park = ThreadPark::new();
+    assert!(format!("{park:?}").contains("ThreadPark"));
+    park.park(Some(Duration::ZERO));
+    let unparker = park.unparker();
+    unparker.unpark();
+    park.park(None);
+    // The token was consumed: a timed park now waits for its timeout and returns.
+    park.park(Some(Duration::from_millis(1)));
+    // An unpark from another thread releases a park that blocks with no timeout.
+    let from_thread = std::thread::spawn(move || unparker.unpark());
+    park.park(None);
+    from_thread.join().unwrap();
+}
+
+/// A runtime built on `ThreadPark` runs tasks spawned from outside it (the idle worker is
+/// woken through the park's unparker) and reports idleness through its `IdleMonitor`.
+#[test]
+fn thread_park_under_a_runtime_runs_outside_spawns() {
+    use creche::runtime::park::ThreadPark;
+    let _w = watchdog("thread_park_under_a_runtime_runs_outside_spawns");
+    let rt = Runtime::builder()
+        .worker_threads(1)
+        .park(ThreadPark::new())
+        .build()
+        .unwrap();
+    let monitor = rt.handle().idle_monitor().expect("built with a driver");
+    rt.block_on(async {
+        let debug = format!("{monitor:?}");
+        assert_eq!(debug, "IdleMonitor { idle_epoch: None }");
+    });
+    assert_eq!(sum_of_tasks(&rt, 100), 4_950);
+    // Spawns from plain threads reach the (by now probably parked) worker.
+    let handle = rt.handle().clone();
+    let joins: Vec<_> = (0..4u64)
+        .map(|i| {
+            let handle = handle.clone();
+            std::thread::spawn(move || handle.spawn(async move { i * 10 }))
+        })
+        .collect();
+    let tasks: Vec<_> = joins.into_iter().map(|j| j.join().unwrap()).collect();
+    let total = rt.block_on(async move {
+        let mut total = 0;
+        for task in tasks {
+            total += task.await.unwrap();
+        }
+        total
+    });
+    assert_eq!(total, 60);
+}

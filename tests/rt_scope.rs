@@ -508,3 +508,32 @@ fn compile_fail_twins_compile() {
     });
     data.push(4);
 }
+
+/// A handle tells whether its task is done, also once the task panicked (its panic reported
+/// to the scope) and once it ran to the end; its `Debug` says the same.
+#[test]
+fn is_finished_and_debug_for_panicked_and_finished_tasks() {
+    let _w = watchdog("is_finished_and_debug_for_panicked_and_finished_tasks");
+    let rt = runtime(1);
+    let gate = Gate::new();
+    let result = rt.scope(|s| {
+        let waiting = s.spawn(async { gate.wait().await });
+        assert_eq!(
+            format!("{waiting:?}"),
+            "ScopedJoinHandle { finished: false, .. }"
+        );
+        let failed = s.spawn(async { std::panic::panic_any(9_u32) });
+        while !failed.is_finished() {
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            format!("{failed:?}"),
+            "ScopedJoinHandle { finished: true, .. }"
+        );
+        gate.open();
+        waiting.join().unwrap();
+        let err = failed.join().unwrap_err();
+        *err.into_panic().downcast::<u32>().unwrap()
+    });
+    assert_eq!(result, 9);
+}

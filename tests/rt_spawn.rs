@@ -96,3 +96,30 @@ fn spawn_chain_of_nested_tasks() {
         assert_eq!(rt.block_on(chain(2_000)), 2_000);
     }
 }
+
+/// A blocking job sees its own `JobControl`: it can take the runtime's activity unit once,
+/// and detach; both show in its `Debug`. Outside the blocking pool there is no job.
+#[test]
+fn blocking_job_control_take_activity_once_and_detach() {
+    use creche_runtime::blocking::current_job;
+    let _w = watchdog("blocking_job_control_take_activity_once_and_detach");
+    assert!(current_job().is_none());
+    let rt = Runtime::builder().worker_threads(1).build().unwrap();
+    let (before, lease, again, after) = rt.block_on(async {
+        creche::spawn_blocking(|| {
+            let job = current_job().expect("on the blocking pool");
+            let before = format!("{job:?}");
+            let lease = job.take_activity().map(|lease| format!("{lease:?}"));
+            let again = job.take_activity().is_some();
+            job.detach();
+            (before, lease, again, format!("{job:?}"))
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(before, "JobControl { unit_taken: false, detached: false }");
+    let lease = lease.expect("the first take gets the unit");
+    assert!(lease.starts_with("ActivityLease { counted: "), "{lease}");
+    assert!(!again, "the unit is taken once");
+    assert_eq!(after, "JobControl { unit_taken: true, detached: true }");
+}

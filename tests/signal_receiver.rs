@@ -139,3 +139,41 @@ fn bad_signal_lists_are_errors() {
     );
     assert!(open_signal_receiver([100_000]).is_err());
 }
+
+#[test]
+fn debug_lists_the_signals_sorted_and_deduplicated() {
+    serially(1, async {
+        let signals = open_signal_receiver([SIGUSR2, SIGUSR1, SIGUSR2]).unwrap();
+        assert_eq!(
+            format!("{signals:?}"),
+            format!("SignalReceiver {{ signals: [{SIGUSR1}, {SIGUSR2}], .. }}")
+        );
+    });
+}
+
+/// A poll that finds a delivery but has no coop budget left returns `Pending` and puts the
+/// delivery back: it is not lost, the next receive returns it.
+#[test]
+fn a_delivery_found_without_budget_is_put_back() {
+    use creche::runtime::coop::{self, BUDGET};
+    use std::task::Poll;
+    serially(1, async {
+        let _w = watchdog("a_delivery_found_without_budget_is_put_back");
+        let mut signals = open_signal_receiver([SIGUSR1]).unwrap();
+        raise(SIGUSR1).unwrap();
+        std::future::poll_fn(|cx| {
+            for _ in 0..BUDGET {
+                match coop::poll_proceed(cx) {
+                    Poll::Ready(progress) => progress.made_progress(),
+                    Poll::Pending => break,
+                }
+            }
+            assert!(!coop::has_budget_remaining());
+            assert_eq!(signals.poll_recv(cx), Poll::Pending);
+            Poll::Ready(())
+        })
+        .await;
+        assert_eq!(signals.try_recv(), Some(SIGUSR1), "put back");
+        assert_eq!(signals.try_recv(), None);
+    });
+}

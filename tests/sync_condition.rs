@@ -268,3 +268,32 @@ fn wait_polled_after_completion_panics() {
     drop(guard);
     let _ = wait.as_mut().poll(&mut cx);
 }
+
+/// The futures and the guard describe themselves, and a `notify(n)` with fewer waiters than
+/// `n` moves the one there is and stops (one task drives everything, so nothing races).
+#[creche::test]
+async fn debug_forms_and_notify_more_than_waiting() {
+    let _w = watchdog("debug_forms_and_notify_more_than_waiting");
+    let cond = Condition::new();
+    let lock = cond.lock();
+    assert!(format!("{lock:?}").starts_with("ConditionLock"));
+    let guard = lock.await;
+    assert_eq!(format!("{guard:?}"), "ConditionGuard { .. }");
+    let mut wait = std::pin::pin!(guard.wait());
+    assert_eq!(format!("{wait:?}"), "ConditionWait { started: false }");
+    assert!(
+        futures_lite::future::poll_once(wait.as_mut())
+            .await
+            .is_none()
+    );
+    assert_eq!(format!("{wait:?}"), "ConditionWait { started: true }");
+    // The waiter released the lock while it waits.
+    assert!(!cond.locked());
+    let other = cond.try_lock().expect("unlocked while waiting");
+    other.notify(5);
+    drop(other);
+    let guard = wait.await;
+    assert!(cond.locked());
+    drop(guard);
+    assert!(!cond.locked());
+}

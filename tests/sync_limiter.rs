@@ -300,3 +300,39 @@ fn token_and_limiter_travel_between_threads() {
     assert_eq!(limiter.available_tokens(), 1);
     assert!(format!("{limiter:?}").contains("borrowed_tokens: 0"));
 }
+
+/// A token and an acquire future show their borrower; `Borrower::task` names a task.
+#[creche::test]
+async fn debug_forms_show_the_borrower() {
+    let _w = watchdog("debug_forms_show_the_borrower");
+    // In a task of its own: `Borrower::task` needs a task id.
+    creche::spawn(async {
+        let limiter = CapacityLimiter::new(1);
+        let me = Borrower::task(creche::task::id());
+        assert_eq!(me, Borrower::current_task());
+        let token = limiter.try_acquire().unwrap();
+        assert_eq!(token.borrower(), me);
+        let shown = format!("{token:?}");
+        assert!(
+            shown.starts_with(&format!("LimiterToken {{ borrower: {me:?}")),
+            "{shown}"
+        );
+        let other = Borrower::new();
+        let mut acquire = std::pin::pin!(limiter.acquire_on_behalf_of(other));
+        assert_eq!(
+            format!("{acquire:?}"),
+            format!("LimiterAcquire {{ borrower: {other:?}, queued: false }}")
+        );
+        assert!(
+            futures_lite::future::poll_once(acquire.as_mut())
+                .await
+                .is_none()
+        );
+        assert!(format!("{acquire:?}").ends_with("queued: true }"));
+        drop(token);
+        let theirs = acquire.await;
+        assert_eq!(theirs.borrower(), other);
+    })
+    .await
+    .unwrap();
+}

@@ -220,3 +220,28 @@ fn forget_shrinks_the_semaphore() {
     sem.add_permits(1); // room again after the forget
     assert_eq!(sem.available_permits(), Semaphore::MAX_PERMITS);
 }
+
+/// The permit and the acquire future describe themselves; `WouldBlock` says what it means.
+#[creche::test]
+async fn debug_forms_and_would_block_message() {
+    let _w = watchdog("debug_forms_and_would_block_message");
+    let sem = Semaphore::new(1);
+    let permit = sem.try_acquire().unwrap();
+    assert_eq!(format!("{permit:?}"), "SemaphorePermit { .. }");
+    let err = sem.try_acquire().unwrap_err();
+    assert_eq!(err, WouldBlock);
+    assert_eq!(err.to_string(), "the operation would block");
+    let mut acquire = std::pin::pin!(sem.acquire());
+    assert!(format!("{acquire:?}").contains("queued: false"));
+    assert!(
+        futures_lite::future::poll_once(acquire.as_mut())
+            .await
+            .is_none()
+    );
+    assert!(format!("{acquire:?}").contains("queued: true"));
+    drop(permit);
+    let second = acquire.await;
+    assert_eq!(sem.available_permits(), 0);
+    drop(second);
+    assert_eq!(sem.available_permits(), 1);
+}

@@ -192,3 +192,17 @@ async fn an_abandoned_thread_does_not_hold_autojump() {
     creche::testing::wait_all_tasks_blocked().await; // and W returns
     release.send(()).unwrap();
 }
+
+/// Outside a runtime, the default thread limiter is the process-wide one (the same limiter
+/// each time) with `DEFAULT_THREAD_LIMIT` tokens.
+#[test]
+fn default_thread_limiter_outside_a_runtime_is_process_wide() {
+    use creche::thread::DEFAULT_THREAD_LIMIT;
+    let a = default_thread_limiter();
+    let b = default_thread_limiter();
+    assert_eq!(a.total_tokens(), DEFAULT_THREAD_LIMIT);
+    let token = a.try_acquire().unwrap();
+    assert_eq!(b.borrowed_tokens(), 1, "one limiter behind both handles");
+    drop(token);
+    assert_eq!(b.borrowed_tokens(), 0);
+}

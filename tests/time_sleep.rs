@@ -289,3 +289,37 @@ fn timer_types_are_send_and_sync() {
     send_sync::<MockClock>();
     send_sync::<creche::time::Timeout<std::future::Ready<()>>>();
 }
+
+/// A sleep knows its deadline and whether it has passed, before and after its first poll; a
+/// timeout knows its deadline and gives its future back; `Elapsed` says what happened.
+#[creche::test(autojump)]
+async fn sleep_and_timeout_accessors() {
+    use creche::time::{Elapsed, current_time, sleep, timeout};
+    let _w = watchdog("sleep_and_timeout_accessors");
+    let start = current_time();
+    let mut nap = std::pin::pin!(sleep(secs(5)));
+    assert_eq!(nap.deadline(), start + secs(5));
+    assert!(!nap.is_elapsed(), "not polled yet: read from the clock");
+    let shown = format!("{nap:?}");
+    assert!(shown.starts_with("Sleep { deadline: "), "{shown}");
+    assert!(
+        futures_lite::future::poll_once(nap.as_mut())
+            .await
+            .is_none()
+    );
+    assert!(!nap.is_elapsed(), "registered: read from its timer");
+    nap.as_mut().await;
+    assert!(nap.is_elapsed());
+    assert_eq!(current_time(), start + secs(5));
+    // Unpolled and past its deadline.
+    assert!(sleep(Duration::ZERO).is_elapsed());
+
+    let limited = timeout(secs(1), async { 3 });
+    assert_eq!(limited.deadline(), current_time() + secs(1));
+    assert_eq!(limited.into_inner().await, 3);
+    let err = timeout(secs(1), std::future::pending::<()>())
+        .await
+        .unwrap_err();
+    assert_eq!(err, Elapsed);
+    assert_eq!(err.to_string(), "deadline has elapsed");
+}

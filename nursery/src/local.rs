@@ -848,4 +848,43 @@ mod tests {
         assert!(poll_once(fut.as_mut()).is_ready());
         let _ = poll_once(fut.as_mut());
     }
+
+    #[test]
+    fn debug_forms_follow_progress() {
+        let mut j = pin!(join(Step::new(0, 1), Step::new(1, 2)));
+        assert_eq!(format!("{j:?}"), "Join { a: Running, b: Running }");
+        assert!(poll_once(j.as_mut()).is_pending());
+        assert_eq!(format!("{j:?}"), "Join { a: Done, b: Running }");
+        assert_eq!(poll_once(j.as_mut()), Poll::Ready((1, 2)));
+        assert_eq!(format!("{j:?}"), "Join { a: Gone, b: Gone }");
+
+        let mut t = pin!(try_join(
+            Step::new(0, Ok::<u8, ()>(1)),
+            Step::new(1, Ok::<u8, ()>(2))
+        ));
+        assert_eq!(
+            format!("{t:?}"),
+            "TryJoin { a: Running, b: Running, b_first: false }"
+        );
+        assert!(poll_once(t.as_mut()).is_pending());
+        assert_eq!(
+            format!("{t:?}"),
+            "TryJoin { a: Done, b: Running, b_first: true }"
+        );
+
+        let mut r = pin!(race(Step::new(1, 'a'), Step::new(1, 'b')));
+        assert_eq!(format!("{r:?}"), "Race { finished: false, b_first: false }");
+        assert!(poll_once(r.as_mut()).is_pending());
+        assert_eq!(format!("{r:?}"), "Race { finished: false, b_first: true }");
+        // `b` goes first this time and wins.
+        assert_eq!(poll_once(r.as_mut()), Poll::Ready('b'));
+        assert!(format!("{r:?}").starts_with("Race { finished: true"));
+
+        let mut all = pin!(join_all([Step::new(0, 1), Step::new(1, 2)]));
+        assert_eq!(format!("{all:?}"), "JoinAll { slots: [Running, Running] }");
+        assert!(poll_once(all.as_mut()).is_pending());
+        assert_eq!(format!("{all:?}"), "JoinAll { slots: [Done, Running] }");
+        assert_eq!(poll_once(all.as_mut()), Poll::Ready(vec![1, 2]));
+        assert_eq!(format!("{all:?}"), "JoinAll { finished: true }");
+    }
 }

@@ -569,4 +569,22 @@ mod tests {
         assert!(now >= Instant::ZERO);
         assert_eq!(clock.real_time_until(now), Some(Duration::ZERO));
     }
+
+    #[test]
+    fn a_jump_on_a_running_clock_adds_to_where_it_is() {
+        let clock = MockClock::new();
+        clock.set_rate(1.0).unwrap();
+        let before = clock.now();
+        clock.jump(Duration::from_secs(3600)).unwrap();
+        let after = clock.now();
+        // At least the jump (real time may have run meanwhile), and it keeps running from
+        // there: never back below the jumped-to time.
+        assert!(after >= before + Duration::from_secs(3600));
+        assert!(clock.now() >= after);
+        assert_eq!(clock.rate(), 1.0);
+        assert!(matches!(
+            clock.jump_secs(f64::NAN),
+            Err(ClockError::InvalidJump(s)) if s.is_nan()
+        ));
+    }
 }

@@ -205,3 +205,76 @@ impl From<RecvError> for TryRecvError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn send_error_display_debug_and_value() {
+        let closed = SendError::Closed(String::from("a"));
+        let gone = SendError::Disconnected(String::from("b"));
+        assert_eq!(closed.to_string(), "send on a closed sender handle");
+        assert_eq!(gone.to_string(), "send on a channel with no open receiver");
+        // Debug hides the value (T need not be Debug).
+        assert_eq!(format!("{closed:?}"), "Closed(..)");
+        assert_eq!(format!("{gone:?}"), "Disconnected(..)");
+        assert!(closed.source().is_none());
+        let boxed: Box<dyn Error + Send + Sync> = Box::new(gone.clone());
+        assert_eq!(boxed.to_string(), "send on a channel with no open receiver");
+        assert_eq!(closed.into_inner(), "a");
+        assert_eq!(gone.into_inner(), "b");
+    }
+
+    #[test]
+    fn try_send_error_display_debug_value_and_from_send_error() {
+        let full = TrySendError::Full(1u8);
+        let closed = TrySendError::Closed(2u8);
+        let gone = TrySendError::Disconnected(3u8);
+        assert_eq!(full.to_string(), "channel full");
+        assert_eq!(closed.to_string(), "send on a closed sender handle");
+        assert_eq!(gone.to_string(), "send on a channel with no open receiver");
+        assert_eq!(format!("{full:?}"), "Full(..)");
+        assert_eq!(format!("{closed:?}"), "Closed(..)");
+        assert_eq!(format!("{gone:?}"), "Disconnected(..)");
+        assert!(full.source().is_none());
+        assert_eq!(
+            [full.into_inner(), closed.into_inner(), gone.into_inner()],
+            [1, 2, 3]
+        );
+        assert_eq!(
+            TrySendError::from(SendError::Closed(4u8)),
+            TrySendError::Closed(4)
+        );
+        assert_eq!(
+            TrySendError::from(SendError::Disconnected(5u8)),
+            TrySendError::Disconnected(5)
+        );
+    }
+
+    #[test]
+    fn recv_errors_display_and_from() {
+        assert_eq!(
+            RecvError::Closed.to_string(),
+            "receive on a closed receiver handle"
+        );
+        assert_eq!(
+            RecvError::End.to_string(),
+            "channel ended: every sender closed"
+        );
+        assert_eq!(TryRecvError::Empty.to_string(), "channel empty");
+        assert_eq!(
+            TryRecvError::Closed.to_string(),
+            "receive on a closed receiver handle"
+        );
+        assert_eq!(
+            TryRecvError::End.to_string(),
+            "channel ended: every sender closed"
+        );
+        assert!(RecvError::End.source().is_none());
+        assert!(TryRecvError::Empty.source().is_none());
+        assert_eq!(TryRecvError::from(RecvError::Closed), TryRecvError::Closed);
+        assert_eq!(TryRecvError::from(RecvError::End), TryRecvError::End);
+    }
+}
