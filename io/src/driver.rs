@@ -27,9 +27,11 @@
 //!
 //! # Parking
 //!
-//! [`Park::park`] waits on the poller with the timeout it is given (zero: collect what is ready
-//! without blocking), then wakes the tasks of every event. The unparker is the poller's
-//! `notify`, which makes the current or the next `wait` return (a token, as `Park` requires).
+//! [`Park::park`] waits with the timeout it is given (zero: collect what is ready without
+//! blocking), then wakes the tasks of every event. While sockets are registered it blocks in
+//! the poller; with none it blocks on a condition variable, and an unpark wakes whichever is
+//! in use, or leaves a token for the next park (the protocol is in `io/src/wakeup.rs`: a
+//! blocking poller wait costs five system calls in `polling`, a token one atomic swap).
 //! `IoDriver` slots under the timer driver: `TimerDriver<IoDriver>` is the facade's park.
 //!
 //! # Reaching the reactor
@@ -40,6 +42,7 @@
 //! [`NoReactor`]. A socket stays registered with the reactor it was created on.
 
 use crate::readiness::Readiness;
+use crate::wakeup::{Mode, Wakeup};
 use creche_runtime::park::{Park, Unpark};
 use parking_lot::Mutex;
 use polling::{Event, Events, PollMode, Poller};
@@ -48,6 +51,7 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -95,6 +99,9 @@ impl fmt::Debug for IoDriver {
 pub(crate) struct Reactor {
     poller: Poller,
     sources: Mutex<Sources>,
+    /// Sources registered: with none, the driver blocks light (see `crate::wakeup`).
+    live: AtomicUsize,
+    wakeup: Wakeup,
 }
 
 struct Sources {
@@ -184,6 +191,8 @@ impl IoDriver {
                     slab: Slab::new(),
                     next_generation: 0,
                 }),
+                live: AtomicUsize::new(0),
+                wakeup: Wakeup::default(),
             }),
             events: Events::new(),
             wakers: Vec::new(),
@@ -227,9 +236,30 @@ impl IoDriver {
 
 impl Park for IoDriver {
     fn park(&mut self, timeout: Option<Duration>) {
-        // An error (other than EINTR, which polling retries) is returned as a spurious wake:
-        // the runtime parks again.
-        let _ = self.reactor.poller.wait(&mut self.events, timeout);
+        // An error of the poller's wait (other than EINTR, which polling retries) is returned
+        // as a spurious wake: the runtime parks again.
+        let reactor = &*self.reactor;
+        let events = &mut self.events;
+        let has_sources = reactor.live.load(SeqCst) > 0;
+        if timeout == Some(Duration::ZERO) {
+            reactor.wakeup.take_token();
+            if has_sources {
+                let _ = reactor.poller.wait(events, timeout);
+            }
+        } else {
+            let mode = if has_sources {
+                Mode::Poller
+            } else {
+                Mode::Light
+            };
+            let blocked = reactor.wakeup.park(mode, timeout, |timeout| {
+                let _ = reactor.poller.wait(events, timeout);
+            });
+            if !blocked && has_sources {
+                // Unparked before it blocked: still collect what is ready.
+                let _ = reactor.poller.wait(events, Some(Duration::ZERO));
+            }
+        }
         self.dispatch();
     }
 
@@ -249,8 +279,11 @@ impl Park for IoDriver {
 
 impl Unpark for Reactor {
     fn unpark(&self) {
-        // Fails only if the notification descriptor cannot be written: nothing to do then.
-        let _ = self.poller.notify();
+        // `notify` fails only if the notification descriptor cannot be written: nothing to do
+        // then.
+        self.wakeup.unpark(|| {
+            let _ = self.poller.notify();
+        });
     }
 }
 
@@ -329,6 +362,12 @@ impl Reactor {
             generation,
             readiness: readiness.clone(),
         });
+        drop(sources);
+        if self.live.fetch_add(1, SeqCst) == 0 {
+            // A driver blocked light would not see this source's events: make it return, so
+            // that its next park blocks in the poller.
+            self.unpark();
+        }
         Ok(Registration {
             reactor: self.clone(),
             index,
@@ -343,7 +382,16 @@ impl Registration {
     pub(crate) fn deregister(&self, source: &impl AsFd) {
         // Fails only if the descriptor is not registered, which cannot be.
         let _ = self.reactor.poller.delete(source.as_fd());
-        self.reactor.sources.lock().slab.try_remove(self.index);
+        if self
+            .reactor
+            .sources
+            .lock()
+            .slab
+            .try_remove(self.index)
+            .is_some()
+        {
+            self.reactor.live.fetch_sub(1, SeqCst);
+        }
     }
 }
 

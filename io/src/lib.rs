@@ -46,6 +46,7 @@ mod tcp_glue;
 mod traits;
 pub mod udp;
 pub mod unix;
+mod wakeup;
 
 pub use driver::{IoDriver, IoHandle, NoReactor};
 pub use events::{IoEvent, IoEventHook, set_io_event_hook};

@@ -8,6 +8,8 @@
 //! - `two_waiters_one_event`: two operations wait in their own slots; one event wakes both,
 //!   and a waiter dropped concurrently with the event frees its slot without disturbing the
 //!   other.
+//! - `wakeup_unpark_reaches_either_mode`, `first_registration_wakes_a_light_park`: the driver's
+//!   two blocking modes ([`crate::wakeup`]) never lose an unpark.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p creche-io --release
 //! --lib --target-dir target/loom -- loom_tests`.
@@ -114,5 +116,70 @@ fn two_waiters_one_event() {
             Poll::Ready(1)
         );
         readiness.remove_waiter(Direction::Read, key_b.unwrap());
+    });
+}
+
+/// A stand-in for the poller's blocking wait and `notify` (a token under a mutex).
+#[derive(Default)]
+struct FakePoller {
+    notified: loom::sync::Mutex<bool>,
+    condvar: loom::sync::Condvar,
+}
+
+impl FakePoller {
+    fn wait(&self) {
+        let mut notified = self.notified.lock().unwrap();
+        while !*notified {
+            notified = self.condvar.wait(notified).unwrap();
+        }
+        *notified = false;
+    }
+
+    fn notify(&self) {
+        *self.notified.lock().unwrap() = true;
+        self.condvar.notify_one();
+    }
+}
+
+/// An unpark racing a park, in each blocking mode, always makes the park return (a lost
+/// unpark shows as a loom deadlock): the token, the condition variable, or the poller's
+/// notify reaches it.
+#[test]
+fn wakeup_unpark_reaches_either_mode() {
+    use crate::wakeup::{Mode, Wakeup};
+    for mode in [Mode::Light, Mode::Poller] {
+        loom::model(move || {
+            let wakeup = Arc::new(Wakeup::default());
+            let poller = Arc::new(FakePoller::default());
+            let (w, p) = (wakeup.clone(), poller.clone());
+            let unparker = thread::spawn(move || w.unpark(|| p.notify()));
+            wakeup.park(mode, None, |_| poller.wait());
+            unparker.join().unwrap();
+        });
+    }
+}
+
+/// The first registration counts its source and unparks; a park that chose its mode from the
+/// count (light with none) still returns, whichever side goes first.
+#[test]
+fn first_registration_wakes_a_light_park() {
+    use crate::wakeup::{Mode, Wakeup};
+    loom::model(|| {
+        let wakeup = Arc::new(Wakeup::default());
+        let poller = Arc::new(FakePoller::default());
+        let live = Arc::new(AtomicUsize::new(0));
+        let (w, p, l) = (wakeup.clone(), poller.clone(), live.clone());
+        let registrar = thread::spawn(move || {
+            if l.fetch_add(1, SeqCst) == 0 {
+                w.unpark(|| p.notify());
+            }
+        });
+        let mode = if live.load(SeqCst) > 0 {
+            Mode::Poller
+        } else {
+            Mode::Light
+        };
+        wakeup.park(mode, None, |_| poller.wait());
+        registrar.join().unwrap();
     });
 }
