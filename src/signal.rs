@@ -303,15 +303,12 @@ pub fn open_signal_receiver(
             counts.record(index);
             let _ = (&*wake).write(&[1]);
         };
-        // SAFETY: the action runs in a signal handler. It does an atomic add on memory its
-        // `Arc` keeps alive and a non-blocking `write(2)` on a socket that lives in a static;
-        // both are async-signal-safe, it neither allocates nor locks, and it cannot panic
-        // (`index` is in bounds by construction, the write's error is ignored).
-        match unsafe { signal_hook::low_level::register(signal, action) } {
-            Ok(id) => receiver.ids.push(id),
-            // Dropping `receiver` unregisters what was registered so far.
-            Err(e) => return Err(e),
-        }
+        // On an error, `?` drops `receiver`, which unregisters what was registered so far.
+        // SAFETY: the action (run in a signal handler) only adds atomically to memory its `Arc`
+        // keeps alive and does a non-blocking `write(2)` to a static socket: async-signal-safe,
+        // no allocation, no lock, no panic (`index` is in bounds, the write's error ignored).
+        let id = unsafe { signal_hook::low_level::register(signal, action) }?;
+        receiver.ids.push(id);
     }
     Ok(receiver)
 }
